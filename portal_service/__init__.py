@@ -1,0 +1,78 @@
+"""The web process: Stripe webhooks in, signed-in users' billing pages and API."""
+from __future__ import annotations
+
+import stripe
+from flask import Flask
+
+from shared.db import database, init_database
+from shared.logs import configure_logging
+from shared.redis_conn import connect_redis
+from shared.settings import Settings
+from shared.stripe_client import build_stripe_client
+
+
+def create_app(settings: Settings | None = None, stripe_client: stripe.StripeClient | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    configure(app, settings)
+    register_extensions(app, settings, stripe_client)
+    register_database(app, settings)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.webhook_max_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.is_development,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=not settings.is_development,
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead of a clock
+    )
+
+
+def register_extensions(app: Flask, settings: Settings, stripe_client) -> None:
+    from portal_service.extensions import csrf, login_manager
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    app.extensions["redis"] = connect_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    app.extensions["stripe"] = stripe_client or build_stripe_client(settings)
+
+
+def register_database(app: Flask, settings: Settings) -> None:
+    """Connect lazily (the webhook path never touches the database), close after each request."""
+    init_database(settings.database_url)
+
+    @app.teardown_request
+    def close_database(exc):
+        if not database.is_closed():
+            database.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal_service import auth, billing_api, webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(billing_api.bp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from portal_service import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from portal_service import cli
+
+    cli.init_app(app)

@@ -1,0 +1,42 @@
+"""One error handler: JSON to API callers, HTML to browsers."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("portal.errors")
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, message: str):
+    if wants_json():
+        return jsonify(error=message), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc: CSRFError):
+        return error_response(400, f"CSRF check failed: {exc.description}")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = {
+            405: f"Method {request.method} not allowed here",
+            413: "Request body too large",
+        }.get(exc.code, exc.description)
+        return error_response(exc.code, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(InternalServerError.code, "Something went wrong on our side")

@@ -1,0 +1,6 @@
+"""Extension instances, bound to the app in create_app."""
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+login_manager = LoginManager()

@@ -1,0 +1,73 @@
+"""POST /api/webhooks/stripe: verify, enqueue, answer. No database work here.
+
+The answer is 2xx only once Redis has acknowledged the delivery; if Redis is
+down or slow we answer 503 so that Stripe delivers it again later.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import redis
+from flask import Blueprint, current_app, request
+
+from portal_service.extensions import csrf
+from portal_service.signature import SignatureError, verify
+from shared import inbox
+from shared.logs import log_fields
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger("portal.webhooks")
+
+
+class NotAnEvent(ValueError):
+    pass
+
+
+def parse_event(body: bytes) -> tuple[str, str]:
+    """The event's id and type, after its signature has been checked."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise NotAnEvent("Body is not JSON") from None
+    if not isinstance(event, dict):
+        raise NotAnEvent("Body is not a Stripe event")
+    event_id, event_type = event.get("id"), event.get("type")
+    data = event.get("data")
+    if not (isinstance(event_id, str) and event_id.startswith("evt_") and isinstance(event_type, str)):
+        raise NotAnEvent("Body is not a Stripe event: it needs an evt_ id and a type")
+    if not isinstance(event.get("created"), int) or not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise NotAnEvent("Body is not a Stripe event: it needs created and data.object")
+    return event_id, event_type
+
+
+def refuse(reason: str, message: str, status: int = 400):
+    log_fields(log, "webhook refused", logging.WARNING, outcome=reason, status=status)
+    return {"error": message}, status
+
+
+@bp.post("/api/webhooks/stripe")
+@csrf.exempt
+def stripe_webhook():
+    settings = current_app.config["SETTINGS"]
+    body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
+    try:
+        verify(body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
+               settings.webhook_tolerance_seconds, time.time())
+        event_id, event_type = parse_event(body)
+    except SignatureError as exc:
+        return refuse(exc.reason, exc.message)
+    except NotAnEvent as exc:
+        return refuse("not_an_event", str(exc))
+    return enqueue(event_id, event_type, body)
+
+
+def enqueue(event_id: str, event_type: str, body: bytes):
+    try:
+        inbox.push(current_app.extensions["redis"], event_id, event_type, body)
+    except redis.RedisError as exc:
+        log_fields(log, "webhook not queued", logging.ERROR, event_id=event_id, error=type(exc).__name__)
+        return {"error": "Queue unavailable; retry later"}, 503
+    log_fields(log, "webhook accepted", event_id=event_id, event_type=event_type)
+    return {"received": True, "id": event_id}, 200

@@ -1,0 +1,66 @@
+"""Who has access: the one place that turns subscription state into a yes or no.
+
+- ``active`` and ``trialing`` grant access, including while a cancellation is
+  pending at period end: the customer paid for the period.
+- ``past_due`` grants access only within ``ACCESS_PAST_DUE_GRACE_DAYS`` of the
+  start of the unpaid period (0, the default, means no grace).
+- ``paused``, ``incomplete``, ``incomplete_expired``, ``unpaid`` and
+  ``canceled`` do not.
+- A scheduled end (``cancel_at``) that has passed ends access even if the
+  webhook that flips the status has not arrived yet.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from shared.models import Subscription
+
+GRANTING_STATUSES = frozenset({"active", "trialing"})
+STATUS_WORDS = {
+    "active": "Active",
+    "trialing": "Free trial",
+    "past_due": "Payment overdue",
+    "unpaid": "Unpaid",
+    "paused": "Paused",
+    "incomplete": "Awaiting first payment",
+    "incomplete_expired": "Checkout expired",
+    "canceled": "Canceled",
+}
+
+
+def grants_access(sub: Subscription, now: datetime, past_due_grace_days: int = 0) -> bool:
+    if sub.cancel_at is not None and sub.cancel_at <= now:
+        return False
+    if sub.status in GRANTING_STATUSES:
+        return True
+    if sub.status == "past_due" and past_due_grace_days > 0:
+        started = sub.current_period_start or sub.current_period_end
+        return started is not None and now < started + timedelta(days=past_due_grace_days)
+    return False
+
+
+def has_access(subs: Iterable[Subscription], now: datetime, past_due_grace_days: int = 0) -> bool:
+    return any(grants_access(sub, now, past_due_grace_days) for sub in subs)
+
+
+def primary_subscription(
+    subs: Iterable[Subscription], now: datetime, past_due_grace_days: int = 0
+) -> Subscription | None:
+    """The subscription to show: one that grants access first, then the newest."""
+    known = [sub for sub in subs if sub.status is not None]
+    if not known:
+        return None
+
+    def rank(sub: Subscription):
+        granting = grants_access(sub, now, past_due_grace_days)
+        return (granting, sub.status != "canceled", sub.created or datetime.min)
+
+    return max(known, key=rank)
+
+
+def describe_status(sub: Subscription) -> str:
+    words = STATUS_WORDS.get(sub.status or "", (sub.status or "unknown").replace("_", " ").capitalize())
+    if sub.cancel_at_period_end or (sub.cancel_at and sub.status != "canceled"):
+        return f"{words}, cancellation scheduled"
+    return words

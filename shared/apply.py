@@ -1,0 +1,203 @@
+"""Apply a batch of webhook deliveries to the database, idempotently.
+
+One transaction per batch (cheap on both backends), one savepoint per event
+(so one bad event does not undo its neighbours), the ledger row written with
+the state it changes. Tie-break fetches from Stripe happen before the write
+transaction, coalesced to one per subscription per batch, so no lock is held
+across a network call in the common case.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import peewee
+import stripe
+
+from shared import ledger
+from shared.db import database, write_transaction
+from shared.errors import EventError
+from shared.events import SUBSCRIPTION_EVENTS, Event
+from shared.handlers import handle, lock_target
+from shared.inbox import Envelope
+from shared.models import StripeEvent, Subscription
+from shared.ordering import Decision, decide
+
+log = logging.getLogger(__name__)
+
+DUPLICATE = "duplicate"  # a result only: the ledger already holds the event
+# Errors that belong to one event's data: that event fails, its neighbours go on.
+EVENT_ERRORS = (EventError, peewee.IntegrityError, KeyError, TypeError, ValueError, stripe.StripeError)
+TRANSIENT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Result:
+    event_id: str
+    event_type: str
+    outcome: str
+    customer_id: str | None = None
+    note: str | None = None
+    error: str | None = None
+    lag_seconds: float | None = None
+
+
+class SubscriptionFetcher:
+    """Current subscriptions from Stripe, at most one fetch per id per batch."""
+
+    def __init__(self, client: stripe.StripeClient, clock=time.time):
+        self.client = client
+        self.clock = clock
+        self.cache: dict[str, tuple[dict, float] | Exception] = {}
+        self.fetches = 0
+
+    def prefetch(self, sub_ids) -> None:
+        for sub_id in sub_ids:
+            try:
+                self.get(sub_id)
+            except EventError:
+                pass  # kept in the cache; the event that needs it fails then
+
+    def get(self, sub_id: str) -> tuple[dict, float]:
+        if sub_id not in self.cache:
+            self.cache[sub_id] = self._fetch(sub_id)
+        cached = self.cache[sub_id]
+        if isinstance(cached, Exception):
+            raise EventError(f"could not fetch {sub_id} from Stripe: {cached}")
+        return cached
+
+    def _fetch(self, sub_id: str):
+        self.fetches += 1
+        fetched_at = self.clock()
+        try:
+            return self.client.v1.subscriptions.retrieve(sub_id).to_dict(), fetched_at
+        except stripe.StripeError as exc:
+            return exc
+
+
+class EventApplier:
+    def __init__(self, stripe_client: stripe.StripeClient, clock=time.time):
+        self.stripe_client = stripe_client
+        self.clock = clock
+        self.fetches = 0
+
+    def apply_batch(self, envelopes: list[Envelope]) -> list[Result]:
+        events, results = self._parse(envelopes)
+        events, repeats = _split_repeats(events)
+        results += [_result(event, DUPLICATE) for event in repeats]
+        already = ledger.done_ids([event.id for event in events])
+        results += [_result(event, DUPLICATE) for event in events if event.id in already]
+        todo = sorted((e for e in events if e.id not in already), key=Event.lock_key)
+        if todo:
+            fetcher = SubscriptionFetcher(self.stripe_client, self.clock)
+            fetcher.prefetch(subscriptions_needing_fetch(todo))
+            results += self._write_with_retry(todo, fetcher)
+            self.fetches += fetcher.fetches
+        return results
+
+    def _parse(self, envelopes):
+        events, failures = [], []
+        for envelope in envelopes:
+            try:
+                events.append(Event.parse(envelope))
+            except EventError as exc:
+                ledger.record_failure(envelope.event_id, "", 0, envelope.received_at, str(exc))
+                failures.append(Result(envelope.event_id, "", StripeEvent.FAILED, error=str(exc)))
+        return events, failures
+
+    def _write_with_retry(self, events, fetcher):
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                return self._write(events, fetcher)
+            except peewee.OperationalError as exc:
+                # Deadlock or serialisation failure on PostgreSQL, lock
+                # timeout on SQLite: nothing was committed, so try again.
+                if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
+                    raise
+                log.warning("batch transaction failed (%s); retrying", exc)
+                time.sleep(0.05 * attempt)
+
+    def _write(self, events, fetcher):
+        results, failures = [], []
+        with write_transaction():
+            for event in events:
+                try:
+                    results.append(self._apply_one(event, fetcher))
+                except EVENT_ERRORS as exc:
+                    failures.append((event, _describe(exc)))
+        for event, error in failures:
+            envelope = event.envelope
+            ledger.record_failure(event.id, event.type, event.created, envelope.received_at, error)
+            results.append(_result(event, StripeEvent.FAILED, error=error))
+        return results
+
+    def _apply_one(self, event: Event, fetcher) -> Result:
+        with database.atomic():  # a savepoint: this event alone rolls back
+            row = lock_target(event)
+            claimed = ledger.claim(event)
+            if claimed is None:
+                return _result(event, DUPLICATE)
+            effect = handle(event, row, fetcher)
+            ledger.finish(claimed, effect.outcome, effect.note)
+        lag = max(0.0, self.clock() - event.envelope.received_at)
+        return _result(event, effect.outcome, note=effect.note, lag=lag)
+
+
+def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
+    """Subscriptions whose events in this batch will tie with the stored state.
+
+    Replays the ordering rule over the rows as they are now; a row that another
+    worker changes meanwhile is still handled (the fetch then happens inline).
+    """
+    by_sub: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.type in SUBSCRIPTION_EVENTS:
+            by_sub[event.subscription_id].append(event)
+    if not by_sub:
+        return set()
+    rows = {
+        row.id: row
+        for row in Subscription.select(
+            Subscription.id, Subscription.version_created, Subscription.fetched_at
+        ).where(Subscription.id.in_(list(by_sub)))
+    }
+    return {sub_id for sub_id, evs in by_sub.items() if _would_tie(evs, rows.get(sub_id))}
+
+
+def _would_tie(events: list[Event], row: Subscription | None) -> bool:
+    version = row.version_created if row else 0
+    fetched_at = row.fetched_at if row else None
+    for event in sorted(events, key=Event.lock_key):
+        decision = decide(event.created, version, fetched_at)
+        if decision is Decision.TIE:
+            return True
+        if decision is Decision.APPLY:
+            version = event.created
+    return False
+
+
+def _split_repeats(events: list[Event]) -> tuple[list[Event], list[Event]]:
+    """The first delivery of each event id in the batch, and the repeats."""
+    first: dict[str, Event] = {}
+    repeats = []
+    for event in events:
+        if event.id in first:
+            repeats.append(event)
+        else:
+            first[event.id] = event
+    return list(first.values()), repeats
+
+
+def _result(event: Event, outcome: str, note=None, error=None, lag=None) -> Result:
+    return Result(event.id, event.type, outcome, event.customer_id, note, error, lag)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _is_transient(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))

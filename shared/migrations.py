@@ -1,0 +1,49 @@
+"""Numbered schema migrations, applied once each by ``db upgrade``.
+
+Running the command again is harmless: applied versions are recorded in
+``schema_migration`` and skipped. Concurrent runs (two release phases) are
+serialised by the database's write lock.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from shared import models
+from shared.db import database, is_postgres, write_transaction
+
+
+def _initial_schema() -> None:
+    database.create_tables(models.ALL_MODELS, safe=True)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
+    (1, "users, subscriptions and the event ledger", _initial_schema),
+]
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def applied_versions() -> set[int]:
+    if not database.table_exists(models.SchemaMigration._meta.table_name):
+        return set()
+    return {row.version for row in models.SchemaMigration.select()}
+
+
+def pending() -> list[tuple[int, str]]:
+    done = applied_versions()
+    return [(version, name) for version, name, _ in MIGRATIONS if version not in done]
+
+
+def upgrade() -> list[tuple[int, str]]:
+    """Apply every pending migration; return the ones applied by this call."""
+    database.create_tables([models.SchemaMigration], safe=True)
+    applied = []
+    for version, name, migrate in MIGRATIONS:
+        with write_transaction():
+            if is_postgres():
+                database.execute_sql("SELECT pg_advisory_xact_lock(727272)")
+            if models.SchemaMigration.get_or_none(version=version):
+                continue
+            migrate()
+            models.SchemaMigration.create(version=version, name=name)
+            applied.append((version, name))
+    return applied

@@ -1,0 +1,88 @@
+"""Tables. Schema changes go through shared.migrations, never create_tables on import."""
+from __future__ import annotations
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DoubleField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from shared.db import database
+from shared.timeutil import utcnow
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    email = CharField(unique=True, max_length=254)  # stored lower-cased
+    password_hash = CharField(max_length=255)
+    stripe_customer_id = CharField(null=True, unique=True, max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Subscription(BaseModel):
+    """The newest known state of one Stripe subscription.
+
+    ``version_created`` is the ``created`` second of the event whose snapshot
+    (or whose tie-break fetch) produced this row; ``fetched_at`` is when the row
+    was last read from Stripe's API. Together they decide whether a late event
+    is older than what we hold (see shared.ordering).
+    """
+
+    id = CharField(primary_key=True, max_length=255)
+    customer_id = CharField(index=True, max_length=255)
+    status = CharField(null=True, max_length=32)
+    price_id = CharField(null=True, max_length=255)
+    product_id = CharField(null=True, max_length=255)
+    quantity = IntegerField(null=True)
+    cancel_at_period_end = BooleanField(default=False)
+    cancel_at = DateTimeField(null=True)
+    canceled_at = DateTimeField(null=True)
+    ended_at = DateTimeField(null=True)
+    current_period_start = DateTimeField(null=True)
+    current_period_end = DateTimeField(null=True)
+    trial_end = DateTimeField(null=True)
+    created = DateTimeField(null=True)
+    latest_invoice_id = CharField(null=True, max_length=255)
+    latest_invoice_status = CharField(null=True, max_length=32)
+    invoice_version_created = BigIntegerField(default=0)
+    version_created = BigIntegerField(default=0)
+    fetched_at = DoubleField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class StripeEvent(BaseModel):
+    """The event ledger: one row per Stripe event id, written with its effect."""
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+    id = CharField(primary_key=True, max_length=255)
+    type = CharField(max_length=128)
+    created = BigIntegerField()
+    customer_id = CharField(null=True, index=True, max_length=255)
+    received_at = DateTimeField()
+    processed_at = DateTimeField(null=True)
+    outcome = CharField(max_length=16, index=True)
+    note = TextField(null=True)
+    error = TextField(null=True)
+    attempts = IntegerField(default=0)
+
+
+class SchemaMigration(BaseModel):
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=255)
+    applied_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS = (User, Subscription, StripeEvent)

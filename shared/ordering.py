@@ -1,0 +1,34 @@
+"""Is an event newer than the state we hold? The order-safety rule in one place.
+
+Stripe's ``created`` is in whole seconds, and one subscription's events often
+share a second (``created`` and ``updated`` at checkout), so comparing seconds
+alone cannot order them. When they tie, the current object is fetched from
+Stripe (the documented cure) and stored with the time of the fetch: any event
+created comfortably before that fetch is already reflected in it.
+"""
+from __future__ import annotations
+
+import enum
+
+# Seconds of slack between Stripe's clock and ours when trusting a fetch.
+CLOCK_MARGIN_SECONDS = 2
+
+
+class Decision(enum.Enum):
+    APPLY = "apply"  # the event's snapshot is newer than the row
+    STALE = "stale"  # the row already holds this change or a later one
+    TIE = "tie"  # same second as the row's version: fetch to know
+
+
+def is_covered_by_fetch(created: int, fetched_at: float | None) -> bool:
+    return fetched_at is not None and created + 1 + CLOCK_MARGIN_SECONDS <= fetched_at
+
+
+def decide(created: int, version_created: int, fetched_at: float | None) -> Decision:
+    if is_covered_by_fetch(created, fetched_at):
+        return Decision.STALE
+    if created > version_created:
+        return Decision.APPLY
+    if created < version_created:
+        return Decision.STALE
+    return Decision.TIE

@@ -1,0 +1,121 @@
+"""Settings, read from the environment once into one frozen object.
+
+A missing or malformed required variable refuses to start with a message that
+names the variable; it never falls back to a default silently.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from shared.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/portal.db"
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    database_url: str
+    redis_url: str
+    stripe_secret_key: str
+    stripe_webhook_secrets: tuple[str, ...]
+    stripe_api_base: str | None = None
+    app_env: str = "production"
+    app_base_url: str = "http://127.0.0.1:5000"
+    webhook_tolerance_seconds: int = 300
+    webhook_max_bytes: int = 1024 * 1024
+    redis_timeout_seconds: float = 1.0
+    past_due_grace_days: int = 0
+    worker_batch_size: int = 200
+    worker_claim_idle_seconds: int = 60
+    worker_max_retries: int = 5
+    billing_plans: tuple[str, ...] = ()
+    portal_configuration_id: str | None = None
+    portal_locale: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env in ("development", "test")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        settings = cls(
+            secret_key=reader.required("SECRET_KEY"),
+            database_url=reader.text("DATABASE_URL", DEFAULT_DATABASE_URL),
+            redis_url=reader.required("REDIS_URL"),
+            stripe_secret_key=reader.required("STRIPE_SECRET_KEY"),
+            stripe_webhook_secrets=reader.csv("STRIPE_WEBHOOK_SECRET", required=True),
+            stripe_api_base=reader.text("STRIPE_API_BASE", None),
+            app_env=reader.text("APP_ENV", "production"),
+            app_base_url=reader.text("APP_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            webhook_tolerance_seconds=reader.integer("WEBHOOK_TOLERANCE_SECONDS", 300),
+            webhook_max_bytes=reader.integer("WEBHOOK_MAX_BYTES", 1024 * 1024),
+            redis_timeout_seconds=reader.number("REDIS_TIMEOUT_SECONDS", 1.0),
+            past_due_grace_days=reader.integer("ACCESS_PAST_DUE_GRACE_DAYS", 0),
+            worker_batch_size=reader.integer("WORKER_BATCH_SIZE", 200),
+            worker_claim_idle_seconds=reader.integer("WORKER_CLAIM_IDLE_SECONDS", 60),
+            worker_max_retries=reader.integer("WORKER_MAX_RETRIES", 5),
+            billing_plans=reader.csv("BILLING_PLANS"),
+            portal_configuration_id=reader.text("PORTAL_CONFIGURATION_ID", None),
+            portal_locale=reader.text("PORTAL_LOCALE", None),
+            log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that would be unsafe to run with."""
+        if self.stripe_api_base and self.stripe_secret_key.startswith(LIVE_KEY_PREFIXES):
+            raise ConfigError(
+                "STRIPE_API_BASE is set while STRIPE_SECRET_KEY is a live key: "
+                "refusing to send a live key anywhere but Stripe"
+            )
+        if self.app_env not in ("production", "development", "test"):
+            raise ConfigError("APP_ENV must be production, development or test")
+        if not self.is_development and len(self.secret_key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters outside development")
+
+
+class _Reader:
+    """Typed access to an environment mapping; every error names the variable."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def text(self, name: str, default: str | None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def required(self, name: str) -> str:
+        value = self.text(name, None)
+        if value is None:
+            raise ConfigError(f"{name} is required but not set (see .env.example)")
+        return value
+
+    def csv(self, name: str, required: bool = False) -> tuple[str, ...]:
+        raw = self.required(name) if required else self.text(name, "")
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.text(name, None)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name, None)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None

@@ -1,0 +1,23 @@
+"""The one StripeClient, built from settings.
+
+``STRIPE_API_BASE`` points it at the offline sandbox in development and tests;
+unset, it talks to Stripe. The API version is the one stripe-python pins.
+"""
+from __future__ import annotations
+
+import stripe
+
+from shared.settings import Settings
+
+API_VERSION = stripe.api_version  # pinned by stripe-python 16: "2026-10-28.endive"
+
+
+def build_stripe_client(settings: Settings) -> stripe.StripeClient:
+    base_addresses = {}
+    if settings.stripe_api_base:
+        base_addresses = {"api": settings.stripe_api_base}
+    return stripe.StripeClient(
+        settings.stripe_secret_key,
+        base_addresses=base_addresses,
+        max_network_retries=2,
+    )

@@ -1,0 +1,26 @@
+"""Time in one convention: naive UTC datetimes in the database, ISO 8601 'Z' outside."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def from_epoch(seconds: int | float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def to_epoch(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat() + "Z"

@@ -1,0 +1,55 @@
+"""Accounts: creating users and checking passwords (Argon2id)."""
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from shared.db import database
+from shared.models import User
+
+MIN_PASSWORD_LENGTH = 8
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()  # Argon2id with the library's current parameters
+# Checked against when the email is unknown, so timing does not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+class AccountError(ValueError):
+    """A bad email or password; the message is fit to show the user."""
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def validate_new_account(email: str, password: str) -> str:
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email) or len(email) > 254:
+        raise AccountError("Enter a valid email address.")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    return email
+
+
+def create_user(email: str, password: str) -> User:
+    email = validate_new_account(email, password)
+    with database.atomic():
+        if User.get_or_none(User.email == email):
+            raise AccountError("An account with this email already exists.")
+        return User.create(email=email, password_hash=_hasher.hash(password))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    user = User.get_or_none(User.email == normalize_email(email))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def find_by_email(email: str) -> User | None:
+    return User.get_or_none(User.email == normalize_email(email))

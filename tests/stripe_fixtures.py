@@ -1,0 +1,112 @@
+"""Stripe objects and signed events in the current API shape, written for these tests."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+
+API_VERSION = "2026-10-28.endive"
+_counter = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_T{next(_counter):06d}{int(time.time() * 1000) % 100000:05d}"
+
+
+def subscription(sub_id=None, customer="cus_T1", status="active", price="price_basic", product="prod_basic",
+                 created=1_700_000_000, period_start=1_700_000_000, period_end=1_702_592_000,
+                 cancel_at_period_end=False, cancel_at=None, canceled_at=None, trial_end=None, quantity=1) -> dict:
+    sub_id = sub_id or new_id("sub")
+    return {
+        "id": sub_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": status,
+        "cancel_at_period_end": cancel_at_period_end,
+        "cancel_at": cancel_at,
+        "canceled_at": canceled_at,
+        "ended_at": canceled_at if status == "canceled" else None,
+        "created": created,
+        "start_date": created,
+        "trial_start": None,
+        "trial_end": trial_end,
+        "livemode": False,
+        "metadata": {},
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": new_id("si"),
+                    "object": "subscription_item",
+                    "current_period_start": period_start,
+                    "current_period_end": period_end,
+                    "quantity": quantity,
+                    "subscription": sub_id,
+                    "price": {
+                        "id": price,
+                        "object": "price",
+                        "product": product,
+                        "unit_amount": 900,
+                        "currency": "usd",
+                        "recurring": {"interval": "month", "interval_count": 1},
+                    },
+                }
+            ],
+            "has_more": False,
+        },
+    }
+
+
+def checkout_session(customer="cus_T1", client_reference_id=None, email=None, subscription_id=None) -> dict:
+    return {
+        "id": new_id("cs"),
+        "object": "checkout.session",
+        "mode": "subscription",
+        "status": "complete",
+        "payment_status": "paid",
+        "customer": customer,
+        "client_reference_id": client_reference_id,
+        "customer_email": email,
+        "customer_details": {"email": email},
+        "subscription": subscription_id,
+    }
+
+
+def invoice(customer="cus_T1", subscription_id=None, status="paid") -> dict:
+    return {
+        "id": new_id("in"),
+        "object": "invoice",
+        "customer": customer,
+        "status": status,
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": subscription_id, "metadata": {}},
+        },
+    }
+
+
+def event(event_type: str, obj: dict, created: int | None = None, event_id: str | None = None) -> dict:
+    return {
+        "id": event_id or new_id("evt"),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": created if created is not None else int(time.time()),
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+def body_of(evt: dict) -> bytes:
+    return json.dumps(evt, separators=(",", ":")).encode()
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """Stripe's scheme: HMAC-SHA256 of "<t>.<body>", hex, as t=...,v1=..."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"

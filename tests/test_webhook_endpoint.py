@@ -1,0 +1,182 @@
+"""POST /api/webhooks/stripe over HTTP: what is accepted, what is refused, and why."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from portal_service import create_app
+from shared import inbox
+from tests.conftest import SECOND_SECRET, WEBHOOK_SECRET, make_settings
+from tests.stripe_fixtures import body_of, event, sign, subscription
+
+URL = "/api/webhooks/stripe"
+
+
+@pytest.fixture
+def web(tmp_path, redis_url, redis_conn):
+    """The web app on a database file that must never be opened by this path."""
+    db_file = tmp_path / "never-opened.db"
+    app = create_app(make_settings(f"sqlite:///{db_file}", redis_url, webhook_max_bytes=64 * 1024))
+    yield app.test_client()
+    assert not db_file.exists(), "the webhook path opened the database"
+
+
+def post(client, body: bytes, signature: str | None, **headers):
+    if signature is not None:
+        headers["Stripe-Signature"] = signature
+    return client.post(URL, data=body, headers=headers, content_type="application/json")
+
+
+def queued(redis_conn) -> list[dict]:
+    return [fields for _, fields in redis_conn.xrange(inbox.STREAM_KEY)]
+
+
+def a_body() -> tuple[dict, bytes]:
+    evt = event("customer.subscription.updated", subscription())
+    return evt, body_of(evt)
+
+
+def test_signed_event_is_queued_with_its_exact_body(web, redis_conn):
+    evt, body = a_body()
+    response = post(web, body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 200
+    assert response.get_json() == {"received": True, "id": evt["id"]}
+    [entry] = queued(redis_conn)
+    assert entry[b"id"] == evt["id"].encode()
+    assert entry[b"type"] == b"customer.subscription.updated"
+    assert entry[b"body"] == body
+
+
+def test_any_of_the_rotated_secrets_is_accepted(web, redis_conn):
+    _, body = a_body()
+    assert post(web, body, sign(body, SECOND_SECRET)).status_code == 200
+    assert len(queued(redis_conn)) == 1
+
+
+def test_header_with_several_v1_signatures_passes_when_one_matches(web, redis_conn):
+    _, body = a_body()
+    good = sign(body, WEBHOOK_SECRET)
+    header = good.replace("v1=", "v1=" + "0" * 64 + ",v1=")
+    assert post(web, body, header).status_code == 200
+
+
+def test_redelivery_of_the_same_event_is_queued_again_not_dropped(web, redis_conn):
+    _, body = a_body()
+    for _ in range(2):
+        assert post(web, body, sign(body, WEBHOOK_SECRET)).status_code == 200
+    assert len(queued(redis_conn)) == 2  # the worker's ledger, not the web, deduplicates
+
+
+@pytest.mark.parametrize(
+    "signature, message",
+    [
+        (None, "Missing Stripe-Signature header"),
+        ("", "Missing Stripe-Signature header"),
+        ("garbage", "Malformed Stripe-Signature header"),
+        ("t=abc,v1=00", "Malformed Stripe-Signature header: needs t= and v1="),
+        ("t=123", "Malformed Stripe-Signature header: needs t= and v1="),
+    ],
+)
+def test_missing_or_malformed_header_is_refused(web, redis_conn, signature, message):
+    _, body = a_body()
+    response = post(web, body, signature)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": message}
+    assert queued(redis_conn) == []
+
+
+def test_wrong_secret_is_refused_without_echoing_secrets(web, redis_conn):
+    _, body = a_body()
+    response = post(web, body, sign(body, "whsec_attacker"))
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "No signature matches the payload"}
+    assert WEBHOOK_SECRET not in response.get_data(as_text=True)
+    assert queued(redis_conn) == []
+
+
+def test_tampered_body_is_refused(web, redis_conn):
+    _, body = a_body()
+    signature = sign(body, WEBHOOK_SECRET)
+    response = post(web, body.replace(b"active", b"canceled"), signature)
+    assert response.status_code == 400
+    assert queued(redis_conn) == []
+
+
+@pytest.mark.parametrize("offset, message", [(-301, "too old"), (301, "in the future")])
+def test_timestamps_outside_five_minutes_are_refused(web, redis_conn, offset, message):
+    _, body = a_body()
+    response = post(web, body, sign(body, WEBHOOK_SECRET, int(time.time()) + offset))
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert queued(redis_conn) == []
+
+
+@pytest.mark.parametrize("offset", [-290, 290])
+def test_timestamps_inside_the_window_pass(web, redis_conn, offset):
+    _, body = a_body()
+    assert post(web, body, sign(body, WEBHOOK_SECRET, int(time.time()) + offset)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"[1, 2, 3]",
+        json.dumps({"id": "evt_1", "type": "x"}).encode(),  # no created, no data.object
+        json.dumps({"id": "cus_1", "type": "x", "created": 1, "data": {"object": {}}}).encode(),
+        json.dumps({"id": "evt_1", "created": 1, "data": {"object": {}}}).encode(),
+    ],
+)
+def test_signed_body_that_is_not_an_event_is_refused(web, redis_conn, body):
+    response = post(web, body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 400
+    assert response.get_json()["error"].startswith("Body is not")
+    assert queued(redis_conn) == []
+
+
+def test_body_over_the_limit_is_413(web, redis_conn):
+    evt = event("customer.updated", {"id": "cus_1", "padding": "x" * 70_000})
+    body = body_of(evt)
+    response = post(web, body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "Request body too large"}
+    assert queued(redis_conn) == []
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_other_methods_are_405(web, method):
+    response = getattr(web, method)(URL)
+    assert response.status_code == 405
+    assert "not allowed" in response.get_json()["error"]
+
+
+def test_redis_down_answers_503_quickly_so_stripe_retries(tmp_path):
+    from tests.services import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'x.db'}", dead, redis_timeout_seconds=0.5))
+    _, body = a_body()
+    response = post(app.test_client(), body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "Queue unavailable; retry later"}
+
+
+def test_redis_that_does_not_answer_times_out_with_503(tmp_path):
+    """A listener that accepts but never replies: without the timeout this would hang."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    port = server.getsockname()[1]
+    held = []
+    threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'x.db'}", f"redis://127.0.0.1:{port}/0",
+                                   redis_timeout_seconds=0.3))
+    _, body = a_body()
+    response = post(app.test_client(), body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 503
+    server.close()

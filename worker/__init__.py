@@ -1,0 +1,1 @@
+"""The worker process: applies webhook deliveries from Redis to the database."""

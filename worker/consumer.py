@@ -1,0 +1,123 @@
+"""Reads the webhook inbox in batches and settles each batch in one round trip.
+
+A batch is acknowledged (XACK + XDEL) only after its transaction committed.
+Events that failed on their own data are handed to RQ in the same Redis
+transaction as the acknowledgement, so nothing is dropped between the two:
+RQ then retries them with backoff and keeps the final failure visible.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from rq import Queue, Retry
+
+from shared import inbox
+from shared.apply import EventApplier, Result
+from shared.inbox import Envelope
+from shared.logs import log_event
+from shared.models import StripeEvent
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "billing"
+RETRY_INTERVALS = [10, 30, 120, 600, 1800]  # seconds; RQ's scheduler runs them
+FAILED_TTL = 30 * 24 * 3600  # keep final failures for a month, like Stripe's events
+
+
+class InboxConsumer:
+    def __init__(self, conn: redis.Redis, applier: EventApplier, queue: Queue, name: str,
+                 batch_size: int = 200, claim_idle_seconds: int = 60, max_retries: int = 5):
+        self.conn = conn
+        self.applier = applier
+        self.queue = queue
+        self.name = name
+        self.batch_size = batch_size
+        self.claim_idle_ms = claim_idle_seconds * 1000
+        self.max_retries = max_retries
+        self._reread_own = True  # after a start or a failed batch, our own pending first
+        self._next_claim = 0.0
+        inbox.ensure_group(conn)
+
+    def read(self, block_ms: int | None) -> list[tuple[str, dict]]:
+        """The next batch: our own unfinished entries, a dead worker's, or new ones."""
+        if self._reread_own:
+            entries = self._read_group("0", None)
+            self._reread_own = False
+            if entries:
+                return entries
+        entries = self._claim_abandoned()
+        if entries:
+            return entries
+        return self._read_group(">", block_ms)
+
+    def process(self, entries: list[tuple[str, dict]]) -> list[Result]:
+        live = [(entry_id, fields) for entry_id, fields in entries if fields]
+        envelopes = [Envelope.from_entry(entry_id, fields) for entry_id, fields in live]
+        started = time.monotonic()
+        try:
+            results = self.applier.apply_batch(envelopes) if envelopes else []
+        except Exception:
+            self._reread_own = True  # left pending: retried by this worker or claimed
+            raise
+        self._settle([entry_id for entry_id, _ in entries], envelopes, results)
+        elapsed = (time.monotonic() - started) / max(len(results), 1)
+        for result in results:
+            log_event(result, elapsed)
+        return results
+
+    def _read_group(self, start: str, block_ms: int | None):
+        reply = self.conn.xreadgroup(
+            inbox.GROUP, self.name, {inbox.STREAM_KEY: start}, count=self.batch_size, block=block_ms
+        )
+        return [(_text(entry_id), fields) for _, batch in (reply or []) for entry_id, fields in batch]
+
+    def _claim_abandoned(self):
+        if time.monotonic() < self._next_claim:
+            return []
+        self._next_claim = time.monotonic() + self.claim_idle_ms / 2000
+        reply = self.conn.xautoclaim(
+            inbox.STREAM_KEY, inbox.GROUP, self.name, self.claim_idle_ms, "0-0", count=self.batch_size
+        )
+        claimed = [(_text(entry_id), fields) for entry_id, fields in reply[1]]
+        if claimed:
+            log.warning("claimed %d deliveries abandoned by a stopped worker", len(claimed))
+        return claimed
+
+    def _settle(self, entry_ids, envelopes, results):
+        failed = {r.event_id for r in results if r.outcome == StripeEvent.FAILED}
+        pipe = self.conn.pipeline(transaction=True)
+        for envelope in _first_delivery_of(envelopes, failed):
+            self.queue.enqueue_call(
+                "worker.jobs.apply_event",
+                args=(envelope.to_job_arg(),),
+                job_id=f"event-{envelope.event_id}-{envelope.delivery_id}",
+                retry=Retry(max=self.max_retries, interval=RETRY_INTERVALS),
+                failure_ttl=FAILED_TTL,
+                result_ttl=3600,
+                description=f"apply {envelope.event_id}",
+                pipeline=pipe,
+            )
+        if entry_ids:
+            pipe.xack(inbox.STREAM_KEY, inbox.GROUP, *entry_ids)
+            pipe.xdel(inbox.STREAM_KEY, *entry_ids)
+        pipe.execute()
+
+    def leave(self) -> None:
+        """Remove this consumer from the group if it holds nothing pending."""
+        summary = self.conn.xpending_range(inbox.STREAM_KEY, inbox.GROUP, "-", "+", 1, consumername=self.name)
+        if not summary:
+            self.conn.xgroup_delconsumer(inbox.STREAM_KEY, inbox.GROUP, self.name)
+
+
+def _first_delivery_of(envelopes: list[Envelope], event_ids: set[str]) -> list[Envelope]:
+    chosen: dict[str, Envelope] = {}
+    for envelope in envelopes:
+        if envelope.event_id in event_ids:
+            chosen.setdefault(envelope.event_id, envelope)
+    return list(chosen.values())
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,51 @@
+"""What a worker process needs, built once per process from settings.
+
+Jobs are run by dotted path with primitive arguments, so they find their
+database, Redis and Stripe client here rather than in their arguments.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+import stripe
+
+from shared.apply import EventApplier
+from shared.db import init_database
+from shared.redis_conn import connect_redis
+from shared.settings import Settings
+from shared.stripe_client import build_stripe_client
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    redis: redis.Redis
+    stripe: stripe.StripeClient
+    applier: EventApplier
+
+
+_context: WorkerContext | None = None
+
+
+def build_context(settings: Settings) -> WorkerContext:
+    init_database(settings.database_url)
+    client = build_stripe_client(settings)
+    return WorkerContext(
+        settings=settings,
+        redis=connect_redis(settings.redis_url, timeout=30, retries=3),
+        stripe=client,
+        applier=EventApplier(client),
+    )
+
+
+def install(context: WorkerContext) -> None:
+    global _context
+    _context = context
+
+
+def current() -> WorkerContext:
+    """The process's context, built from the environment on first use."""
+    if _context is None:
+        install(build_context(Settings.from_env()))
+    return _context

@@ -1,0 +1,20 @@
+"""RQ jobs. They take primitives, find their resources in worker.context, and
+let exceptions propagate so RQ retries them and keeps the final failure."""
+from __future__ import annotations
+
+from shared.apply import DUPLICATE
+from shared.db import database
+from shared.errors import EventError
+from shared.inbox import Envelope
+from shared.models import StripeEvent
+from worker import context
+
+
+def apply_event(envelope: dict) -> str:
+    """Apply one delivery that failed in its batch; raising makes RQ retry it."""
+    ctx = context.current()
+    database.connect(reuse_if_open=True)
+    [result] = ctx.applier.apply_batch([Envelope.from_job_arg(envelope)])
+    if result.outcome == StripeEvent.FAILED:
+        raise EventError(result.error)
+    return result.outcome if result.outcome != DUPLICATE else "already applied"
