@@ -35,7 +35,7 @@ def open_database(url: str):
         _ensure_sqlite_folder(url)
         return connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=30)
     if scheme.startswith("postgres"):
-        return connect_url(url, autorollback=True)
+        return connect_url(url)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgresql)")
 
 

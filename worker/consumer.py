@@ -93,7 +93,7 @@ class InboxConsumer:
                 "worker.jobs.apply_event",
                 args=(envelope.to_job_arg(),),
                 job_id=f"event-{envelope.event_id}-{envelope.delivery_id}",
-                retry=Retry(max=self.max_retries, interval=RETRY_INTERVALS),
+                retry=Retry(max=self.max_retries, interval=RETRY_INTERVALS) if self.max_retries else None,
                 failure_ttl=FAILED_TTL,
                 result_ttl=3600,
                 description=f"apply {envelope.event_id}",
