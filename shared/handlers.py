@@ -54,6 +54,16 @@ def write_subscription(sub_id: str, obj: dict, version_created: int, fetched_at:
     Subscription.update(**columns).where(Subscription.id == sub_id).execute()
 
 
+def store_fetched(row: Subscription, current: dict, fetched_at: float, seen_created: int = 0) -> None:
+    """Store an object read from Stripe's API: authoritative as of ``fetched_at``.
+
+    The tie-break fetch of the worker and ``sync`` both write through here;
+    the version never goes back, and events created before the fetch are then
+    recognised as stale (shared.ordering).
+    """
+    write_subscription(row.id, current, max(seen_created, row.version_created), fetched_at)
+
+
 def apply_subscription(event: Event, row: Subscription, fetcher: Fetcher) -> Effect:
     decision = decide(event.created, row.version_created, row.fetched_at)
     if decision is Decision.STALE:
@@ -62,7 +72,7 @@ def apply_subscription(event: Event, row: Subscription, fetcher: Fetcher) -> Eff
         write_subscription(row.id, event.obj, event.created, None)
         return Effect(StripeEvent.APPLIED)
     current, fetched_at = fetcher.get(row.id)
-    write_subscription(row.id, current, max(event.created, row.version_created), fetched_at)
+    store_fetched(row, current, fetched_at, event.created)
     return Effect(StripeEvent.APPLIED, "same second as stored state: fetched from Stripe")
 
 
