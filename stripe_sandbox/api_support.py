@@ -97,7 +97,7 @@ def api_error(error: ApiError):
 
 # -- idempotency ----------------------------------------------------------------
 def _fingerprint() -> str:
-    raw = request.method + request.path + request.get_data(as_text=True)
+    raw = request.method + request.path + request.get_data(cache=True, as_text=True)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -105,13 +105,15 @@ def _replay_if_idempotent():
     key = request.headers.get("Idempotency-Key")
     if request.method != "POST" or not key:
         return None
+    # Read the body before form parsing consumes the stream.
+    g.fingerprint = _fingerprint()
     with sandbox().lock:
         seen = store().replays.get(key)
     if seen is None:
         g.idempotency_key = key
         return None
     fingerprint, status, body = seen
-    if fingerprint != _fingerprint():
+    if fingerprint != g.fingerprint:
         raise ApiError(
             "Keys for idempotent requests can only be used with the same parameters "
             f"they were first used with. Try using a key other than '{key}' if you "
@@ -127,6 +129,6 @@ def remember_for_replay(response: Response) -> Response:
     # Stripe does not save 5xx results: the request may be retried as new.
     if key and response.status_code < 500:
         with sandbox().lock:
-            store().replays[key] = (_fingerprint(), response.status_code,
+            store().replays[key] = (g.fingerprint, response.status_code,
                                     response.get_data(as_text=True))
     return response

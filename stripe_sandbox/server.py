@@ -48,7 +48,8 @@ class RunningSandbox:
         self.url = f"http://{host}:{self.port}"
         self.api_base = self.url
         sandbox.store.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # A short poll interval keeps stop() quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="stripe-sandbox", daemon=True)
         self._thread.start()
 
