@@ -37,6 +37,12 @@ def summary():
                     "prices": {p["lookup_key"]: p["id"] for p in sandbox.store.all("prices")}})
 
 
+@bp.post("/reset")
+def reset():
+    _sandbox().reset()
+    return summary()
+
+
 @bp.get("/clock")
 def clock():
     sandbox = _sandbox()

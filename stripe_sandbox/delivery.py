@@ -192,6 +192,15 @@ class Dispatcher:
                 self._cond.wait(min(remaining, 0.05))
             return True
 
+    def clear(self) -> None:
+        """Drop every record and pending job, and reset the faults."""
+        with self._cond:
+            self._records.clear()
+            self._queue.clear()
+            self._held.clear()
+            self.faults = Faults()
+            self._cond.notify_all()
+
     def stop(self) -> None:
         with self._cond:
             self._stopping = True

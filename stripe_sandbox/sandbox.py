@@ -17,9 +17,23 @@ class Sandbox:
         self.dispatcher = Dispatcher(retry_delays)
         self.store = Store(self.clock, self.dispatcher)
         self._plans = plans.load(plans_path)
-        plans.seed(self.store, self._plans)
+        self._seed()
+
+    def _seed(self) -> None:
         with self.store.lock:
+            plans.seed(self.store, self._plans)
             portal.seed_default_configuration(self.store)
+
+    def reset(self) -> None:
+        """Back to a fresh start: seed catalogue only, real time, no faults.
+
+        Webhook endpoints stay; queued and held deliveries are discarded.
+        """
+        with self.store.lock:
+            self.dispatcher.clear()
+            self.clock.reset()
+            self.store.clear()
+            self._seed()
 
     @property
     def lock(self):
@@ -53,8 +67,10 @@ class Sandbox:
             target = self.clock.now() + int(seconds)
             self._cross_boundaries(target)
             self._expire_checkouts(target)
+            caused = list(self.store.collections["events"].values())[before:]
             self.clock.advance(int(seconds))
-            return list(self.store.collections["events"].values())[before:]
+            self.store.forget_old_events()
+            return caused
 
     def _cross_boundaries(self, target: int) -> None:
         for _ in range(MAX_BOUNDARIES_PER_ADVANCE):

@@ -42,6 +42,10 @@ class Store:
         self.clock = clock
         self.dispatcher = dispatcher
         self.base_url = "http://127.0.0.1"
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every object, event and idempotency key."""
         self.collections: dict[str, dict[str, dict]] = {
             name: {} for name, _ in KINDS.values()
         }
@@ -85,10 +89,11 @@ class Store:
         )
         self.add("events", event)
         self.dispatcher.publish(event)
-        self._forget_old_events()
+        self.forget_old_events()
         return event
 
-    def _forget_old_events(self) -> None:
+    def forget_old_events(self) -> None:
+        """Stripe keeps 30 days of events; so does the sandbox, in its own time."""
         horizon = self.clock.now() - EVENT_RETENTION_SECONDS
         events = self.collections["events"]
         for event_id in [k for k, e in events.items() if e["created"] < horizon]:

@@ -239,3 +239,20 @@ def test_control_create_subscription(sandbox, http, client):
     assert http.post(sandbox.url + "/_sandbox/subscriptions", body={"price": "pro"}).status == 400
     assert http.post(sandbox.url + "/_sandbox/subscriptions", body={
         "customer_email": "x@example.com", "price": "gold"}).status == 400
+
+
+def test_events_older_than_30_days_are_forgotten(client, sandbox, http):
+    client.v1.customers.create(params={"email": "old@example.com"})
+    advance(http, sandbox, 29 * 86400)
+    assert len(client.v1.events.list().data) == 1
+    advance(http, sandbox, 2 * 86400)
+    assert client.v1.events.list().data == []
+
+
+def test_reset(client, sandbox, http, subscribed):
+    advance(http, sandbox, 3600)
+    summary = http.post(sandbox.url + "/_sandbox/reset").json()
+    assert summary["clock_offset"] == 0
+    assert summary["objects"]["customers"] == 0 and summary["objects"]["events"] == 0
+    assert summary["prices"] == {"basic": "price_sbx_basic", "pro": "price_sbx_pro"}
+    assert len(client.v1.billing_portal.configurations.list().data) == 1
