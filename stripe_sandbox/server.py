@@ -5,7 +5,7 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import api, control, pages
+from . import api, control, dashboard, pages
 from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
@@ -17,6 +17,7 @@ def create_app(sandbox: Sandbox) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_found)
     return app
