@@ -8,7 +8,6 @@ import threading
 
 from werkzeug.serving import make_server
 
-from . import plans
 from .delivery import DEFAULT_RETRY_DELAYS
 from .sandbox import Sandbox
 from .server import create_app

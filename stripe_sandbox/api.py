@@ -1,22 +1,14 @@
-"""The ``/v1`` routes stripe-python calls: parse, call the domain, answer."""
+"""The ``/v1`` routes for customers, the catalogue, Checkout and events.
 
-from . import billing, checkout, customers, portal
-from .api_support import bp, route
-from .errors import ApiError
-from .params import EXPAND, PAGING, Arr, Bool, Int, IntOrEmpty, Map, Obj, Range, Str
-from .store import Store, check_expand
+Routes parse, call the domain modules, and answer; ``api_billing`` holds the
+portal, subscription and invoice routes on the same blueprint.
+"""
+
+from . import checkout, customers
+from .api_support import bp, one, page, route
+from .params import EXPAND, PAGING, Arr, Bool, Int, Map, Obj, Range, Str
 
 __all__ = ["bp"]
-
-
-def _one(store: Store, obj: dict, params: dict, allowed=()) -> dict:
-    return store.expand(obj, check_expand(params.get("expand", []), allowed))
-
-
-def _page(store: Store, items: list[dict], params: dict, url: str, allowed=()) -> dict:
-    paths = check_expand(params.get("expand", []), allowed)
-    return store.page(items, params, url, view=lambda o: store.expand(o, [
-        p.removeprefix("data.") for p in paths]))
 
 
 # -- customers ------------------------------------------------------------------
@@ -27,25 +19,25 @@ CUSTOMER_FIELDS = {"email": Str(), "name": Str(), "metadata": Map(), "expand": E
 @route("/customers", "POST", CUSTOMER_FIELDS)
 def create_customer(store, p):
     cust = customers.create(store, p.get("email"), p.get("name"), p.get("metadata"))
-    return _one(store, cust, p, CUSTOMER_EXPAND)
+    return one(store, cust, p, CUSTOMER_EXPAND)
 
 
 @route("/customers/<cid>", "GET", {"expand": EXPAND})
 def retrieve_customer(store, p, cid):
-    return _one(store, store.get("customers", cid), p, CUSTOMER_EXPAND)
+    return one(store, store.get("customers", cid), p, CUSTOMER_EXPAND)
 
 
 @route("/customers/<cid>", "POST", {
     **CUSTOMER_FIELDS, "invoice_settings": Obj(fields={"default_payment_method": Str()})})
 def update_customer(store, p, cid):
     cust = customers.update(store, store.get("customers", cid), p)
-    return _one(store, cust, p, CUSTOMER_EXPAND)
+    return one(store, cust, p, CUSTOMER_EXPAND)
 
 
 @route("/customers", "GET", {**PAGING, "email": Str()})
 def list_customers(store, p):
     found = [c for c in store.all("customers") if p.get("email") in (None, c["email"])]
-    return _page(store, found, p, "/v1/customers")
+    return page(store, found, p, "/v1/customers")
 
 
 @route("/customers/<cid>", "DELETE", {})
@@ -55,25 +47,25 @@ def delete_customer(store, p, cid):
 
 @route("/payment_methods/<pid>", "GET", {"expand": EXPAND})
 def retrieve_payment_method(store, p, pid):
-    return _one(store, store.get("payment_methods", pid), p, ("customer",))
+    return one(store, store.get("payment_methods", pid), p, ("customer",))
 
 
 # -- catalogue ------------------------------------------------------------------
 @route("/products/<pid>", "GET", {"expand": EXPAND})
 def retrieve_product(store, p, pid):
-    return _one(store, store.get("products", pid), p, ("default_price",))
+    return one(store, store.get("products", pid), p, ("default_price",))
 
 
 @route("/products", "GET", {**PAGING, "active": Bool(), "ids": Arr()})
 def list_products(store, p):
     found = [o for o in store.all("products")
              if p.get("active") in (None, o["active"]) and o["id"] in p.get("ids", [o["id"]])]
-    return _page(store, found, p, "/v1/products")
+    return page(store, found, p, "/v1/products")
 
 
 @route("/prices/<pid>", "GET", {"expand": EXPAND})
 def retrieve_price(store, p, pid):
-    return _one(store, store.get("prices", pid), p, ("product",))
+    return one(store, store.get("prices", pid), p, ("product",))
 
 
 @route("/prices", "GET", {**PAGING, "active": Bool(), "product": Str(),
@@ -84,7 +76,7 @@ def list_prices(store, p):
                 and p.get("product") in (None, o["product"])
                 and p.get("type") in (None, o["type"])
                 and ("lookup_keys" not in p or o["lookup_key"] in p["lookup_keys"]))
-    return _page(store, [o for o in store.all("prices") if wanted(o)], p, "/v1/prices",
+    return page(store, [o for o in store.all("prices") if wanted(o)], p, "/v1/prices",
                  ("data.product",))
 
 
@@ -106,219 +98,13 @@ CHECKOUT_EXPAND = ("subscription", "customer")
 @route("/checkout/sessions", "POST", CHECKOUT_FIELDS)
 def create_checkout_session(store, p):
     session = checkout.create(store, p)
-    return _one(store, checkout.public(session), p, CHECKOUT_EXPAND)
+    return one(store, checkout.public(session), p, CHECKOUT_EXPAND)
 
 
 @route("/checkout/sessions/<sid>", "GET", {"expand": EXPAND})
 def retrieve_checkout_session(store, p, sid):
     session = store.get("checkout_sessions", sid)
-    return _one(store, checkout.public(session), p, CHECKOUT_EXPAND)
-
-
-# -- customer portal ------------------------------------------------------------
-AFTER_COMPLETION = Obj(fields={
-    "type": Str(required=True, enum=("hosted_confirmation", "portal_homepage", "redirect")),
-    "redirect": Obj(fields={"return_url": Str(required=True)}),
-    "hosted_confirmation": Obj(fields={"custom_message": Str()}),
-})
-ONE_SUBSCRIPTION = Obj(fields={"subscription": Str(required=True)})
-FLOW_DATA = Obj(fields={
-    "type": Str(required=True, enum=("payment_method_update", "subscription_cancel",
-                                     "subscription_update", "subscription_update_confirm")),
-    "after_completion": AFTER_COMPLETION,
-    "subscription_cancel": Obj(fields={"subscription": Str(required=True),
-                                       "retention": Obj(fields={})}),
-    "subscription_update": ONE_SUBSCRIPTION,
-    "subscription_update_confirm": Obj(fields={
-        "subscription": Str(required=True),
-        "items": Arr(required=True, item=Obj(fields={
-            "id": Str(required=True), "price": Str(), "quantity": Int(minimum=1)})),
-        "discounts": Arr(item=Obj(fields={"coupon": Str(), "promotion_code": Str()})),
-    }),
-})
-
-
-@route("/billing_portal/sessions", "POST", {
-    "customer": Str(required=True), "return_url": Str(), "configuration": Str(),
-    "locale": Str(), "flow_data": FLOW_DATA, "on_behalf_of": Str(), "expand": EXPAND})
-def create_portal_session(store, p):
-    return _one(store, portal.create_session(store, p), p, ("configuration",))
-
-
-CANCEL_REASONS = ("too_expensive", "missing_features", "switched_service", "unused",
-                  "customer_service", "too_complex", "low_quality", "other")
-PRORATIONS = ("always_invoice", "create_prorations", "none")
-FEATURES = Obj(fields={
-    "customer_update": Obj(fields={
-        "enabled": Bool(), "allowed_updates": Arr(item=Str(enum=(
-            "address", "email", "name", "phone", "shipping", "tax_id")))}),
-    "invoice_history": Obj(fields={"enabled": Bool(required=True)}),
-    "payment_method_update": Obj(fields={"enabled": Bool(required=True)}),
-    "subscription_cancel": Obj(fields={
-        "enabled": Bool(), "mode": Str(enum=("at_period_end", "immediately")),
-        "proration_behavior": Str(enum=PRORATIONS),
-        "cancellation_reason": Obj(fields={
-            "enabled": Bool(required=True),
-            "options": Arr(item=Str(enum=CANCEL_REASONS))})}),
-    "subscription_update": Obj(fields={
-        "enabled": Bool(), "proration_behavior": Str(enum=PRORATIONS),
-        "default_allowed_updates": Arr(item=Str(enum=("price", "promotion_code",
-                                                      "quantity"))),
-        "products": Arr(item=Obj(fields={"product": Str(required=True),
-                                         "prices": Arr(required=True)}))}),
-})
-CONFIG_FIELDS = {
-    "business_profile": Obj(fields={"headline": Str(), "privacy_policy_url": Str(),
-                                    "terms_of_service_url": Str()}),
-    "default_return_url": Str(), "features": FEATURES, "metadata": Map(),
-    "name": Str(), "expand": EXPAND,
-}
-
-
-@route("/billing_portal/configurations", "POST",
-       {**CONFIG_FIELDS, "features": Obj(required=True, fields=FEATURES.fields)})
-def create_portal_configuration(store, p):
-    return portal.create_configuration(store, p)
-
-
-@route("/billing_portal/configurations/<cid>", "POST", {**CONFIG_FIELDS, "active": Bool()})
-def update_portal_configuration(store, p, cid):
-    cfg = store.get("portal_configurations", cid)
-    return portal.update_configuration(store, cfg, p)
-
-
-@route("/billing_portal/configurations/<cid>", "GET", {"expand": EXPAND})
-def retrieve_portal_configuration(store, p, cid):
-    return _one(store, store.get("portal_configurations", cid), p)
-
-
-@route("/billing_portal/configurations", "GET",
-       {**PAGING, "is_default": Bool(), "active": Bool()})
-def list_portal_configurations(store, p):
-    found = [c for c in store.all("portal_configurations")
-             if p.get("is_default") in (None, c["is_default"])
-             and p.get("active") in (None, c["active"])]
-    return _page(store, found, p, "/v1/billing_portal/configurations")
-
-
-# -- subscriptions --------------------------------------------------------------
-SUB_EXPAND = ("customer", "latest_invoice", "default_payment_method")
-SUB_STATUSES = ("active", "all", "canceled", "ended", "incomplete", "incomplete_expired",
-                "past_due", "paused", "trialing", "unpaid")
-
-
-@route("/subscriptions/<sid>", "GET", {"expand": EXPAND})
-def retrieve_subscription(store, p, sid):
-    return _one(store, store.get("subscriptions", sid), p, SUB_EXPAND)
-
-
-@route("/subscriptions", "GET", {**PAGING, "customer": Str(), "price": Str(),
-                                 "status": Str(enum=SUB_STATUSES)})
-def list_subscriptions(store, p):
-    status = p.get("status")
-
-    def wanted(s):
-        prices = [i["price"]["id"] for i in s["items"]["data"]]
-        return (p.get("customer") in (None, s["customer"])
-                and ("price" not in p or p["price"] in prices)
-                and _status_matches(s["status"], status))
-    found = [s for s in store.all("subscriptions") if wanted(s)]
-    return _page(store, found, p, "/v1/subscriptions", tuple(f"data.{e}" for e in SUB_EXPAND))
-
-
-def _status_matches(actual: str, wanted: str | None) -> bool:
-    if wanted is None:  # Stripe's default list leaves canceled ones out.
-        return actual != "canceled"
-    if wanted == "all":
-        return True
-    if wanted == "ended":
-        return actual in ("canceled", "incomplete_expired")
-    return actual == wanted
-
-
-@route("/subscriptions/<sid>", "POST", {
-    "cancel_at_period_end": Bool(), "cancel_at": IntOrEmpty(),
-    "items": Arr(item=Obj(fields={"id": Str(), "price": Str(), "quantity": Int(minimum=0)})),
-    "proration_behavior": Str(enum=PRORATIONS), "metadata": Map(),
-    "cancellation_details": Obj(fields={"comment": Str(), "feedback": Str(
-        enum=CANCEL_REASONS)}),
-    "default_payment_method": Str(), "expand": EXPAND})
-def update_subscription(store, p, sid):
-    sub = store.get("subscriptions", sid)
-    now = store.clock.now()
-    changes = _subscription_changes(store, sub, p, now)
-    swaps = _swaps(store, p.get("items", []))
-    billing.update(store, sub, now, changes, swaps,
-                   p.get("proration_behavior", "create_prorations"))
-    return _one(store, sub, p, SUB_EXPAND)
-
-
-def _subscription_changes(store, sub: dict, p: dict, now: int) -> dict:
-    changes: dict = {}
-    details = p.get("cancellation_details") or {}
-    if p.get("cancel_at_period_end") is True:
-        changes.update(billing.cancel_changes(sub, now, **details))
-    elif p.get("cancel_at_period_end") is False and sub["cancel_at"] is not None:
-        changes.update(billing.uncancel_changes())
-    if "cancel_at" in p:
-        changes.update(billing.uncancel_changes() if p["cancel_at"] is None
-                       else billing.cancel_changes(sub, now, p["cancel_at"], **details))
-    if "metadata" in p:
-        changes["metadata"] = customers.merge_metadata(sub["metadata"], p["metadata"])
-    if "default_payment_method" in p:
-        changes["default_payment_method"] = _payment_method_of(store, sub, p)
-    return changes
-
-
-def _payment_method_of(store, sub: dict, p: dict) -> str | None:
-    pm_id = p["default_payment_method"]
-    if pm_id:
-        pm = store.get("payment_methods", pm_id, param="default_payment_method")
-        if pm["customer"] != sub["customer"]:
-            raise ApiError("The payment method must be attached to the customer.",
-                           param="default_payment_method")
-    return pm_id or None
-
-
-def _swaps(store, items: list[dict]) -> list[tuple]:
-    swaps = []
-    for index, item in enumerate(items):
-        if "id" not in item:
-            raise ApiError("The sandbox only changes existing items: pass "
-                           f"items[{index}][id].", param=f"items[{index}][id]")
-        price = (store.get("prices", item["price"], param=f"items[{index}][price]")
-                 if "price" in item else None)
-        swaps.append((item["id"], price, item.get("quantity")))
-    return swaps
-
-
-@route("/subscriptions/<sid>", "DELETE", {
-    "invoice_now": Bool(), "prorate": Bool(), "expand": EXPAND,
-    "cancellation_details": Obj(fields={"comment": Str(), "feedback": Str(
-        enum=CANCEL_REASONS)})})
-def cancel_subscription(store, p, sid):
-    sub = store.get("subscriptions", sid)
-    billing.cancel_now(store, sub, store.clock.now(), **(p.get("cancellation_details") or {}))
-    return _one(store, sub, p, SUB_EXPAND)
-
-
-# -- invoices -------------------------------------------------------------------
-@route("/invoices/<iid>", "GET", {"expand": EXPAND})
-def retrieve_invoice(store, p, iid):
-    return _one(store, store.get("invoices", iid), p, ("customer",))
-
-
-@route("/invoices", "GET", {**PAGING, "customer": Str(), "subscription": Str(),
-                            "status": Str(enum=("draft", "open", "paid",
-                                                "uncollectible", "void"))})
-def list_invoices(store, p):
-    def wanted(i):
-        sub_id = i["parent"]["subscription_details"]["subscription"]
-        return (p.get("customer") in (None, i["customer"])
-                and p.get("subscription") in (None, sub_id)
-                and p.get("status") in (None, i["status"]))
-    return _page(store, [i for i in store.all("invoices") if wanted(i)], p, "/v1/invoices",
-                 ("data.customer",))
+    return one(store, checkout.public(session), p, CHECKOUT_EXPAND)
 
 
 # -- events ---------------------------------------------------------------------

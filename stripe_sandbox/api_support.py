@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, request
 from . import forms, ids
 from .errors import ApiError
 from .params import check
-from .store import current_request
+from .store import Store, check_expand, current_request
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -132,3 +132,14 @@ def remember_for_replay(response: Response) -> Response:
             store().replays[key] = (g.fingerprint, response.status_code,
                                     response.get_data(as_text=True))
     return response
+
+
+# -- answering with expansions ------------------------------------------------
+def one(store: Store, obj: dict, params: dict, allowed=()) -> dict:
+    return store.expand(obj, check_expand(params.get("expand", []), allowed))
+
+
+def page(store: Store, items: list[dict], params: dict, url: str, allowed=()) -> dict:
+    paths = check_expand(params.get("expand", []), allowed)
+    return store.page(items, params, url, view=lambda o: store.expand(o, [
+        p.removeprefix("data.") for p in paths]))

@@ -5,10 +5,14 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import api, control, dashboard, pages
+from . import api, api_billing, control, dashboard, pages
 from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
+
+
+# Importing these registers their routes on the one ``/v1`` blueprint.
+API_ROUTE_MODULES = (api, api_billing)
 
 
 def create_app(sandbox: Sandbox) -> Flask:
