@@ -54,7 +54,7 @@ class RunningSandbox:
         self.api_base = self.url
         sandbox.store.base_url = self.url
         # A short poll interval keeps stop() quick.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
                                         name="stripe-sandbox", daemon=True)
         self._thread.start()
 
