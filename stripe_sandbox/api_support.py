@@ -129,8 +129,8 @@ def remember_for_replay(response: Response) -> Response:
     # Stripe does not save 5xx results: the request may be retried as new.
     if key and response.status_code < 500:
         with sandbox().lock:
-            store().replays[key] = (g.fingerprint, response.status_code,
-                                    response.get_data(as_text=True))
+            store().remember_reply(key, (g.fingerprint, response.status_code,
+                                         response.get_data(as_text=True)))
     return response
 
 

@@ -91,7 +91,8 @@ class Dispatcher:
     # -- publishing ------------------------------------------------------
     def publish(self, event: dict) -> None:
         """Serialize ``event`` once and queue it for every endpoint."""
-        body = json.dumps(event, indent=2).encode("utf-8")
+        # Compact JSON: the indented form would use the slow pure-Python encoder.
+        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
         with self._cond:
             outcome = {eid: "pending" for eid in self.endpoints}
             record = _Record(body, event["created"], outcome)
@@ -176,10 +177,9 @@ class Dispatcher:
             return {"queued": len(self._queue), "held": len(self._held),
                     "in_flight": self._in_flight}
 
-    def forget_before(self, created: int) -> None:
+    def forget(self, event_id: str) -> None:
         with self._cond:
-            for event_id in [k for k, r in self._records.items() if r.created < created]:
-                del self._records[event_id]
+            self._records.pop(event_id, None)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no job is queued or in flight (held jobs excepted)."""
