@@ -7,8 +7,8 @@ import multiprocessing
 import os
 import shutil
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+bind = f"0.0.0.0:{os.environ.get('PORT') or 8000}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2)
 worker_tmp_dir = "/dev/shm"  # heartbeat files in memory: a slow disk must not get workers killed
 
 

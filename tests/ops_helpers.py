@@ -74,3 +74,70 @@ def wait_past_clock_margin(created: int) -> None:
     delay = created + 1 + CLOCK_MARGIN_SECONDS - time.time() + 0.05
     if delay > 0:
         time.sleep(delay)
+
+
+class TcpForwarder:
+    """A TCP relay to a real server that can be stopped and started on the same port:
+    the database goes away for the process under test, and comes back."""
+
+    def __init__(self, target_host: str, target_port: int):
+        import socket
+
+        self.target = (target_host, target_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.listener = None
+        self.sockets: list = []
+
+    def start(self) -> "TcpForwarder":
+        import socket
+
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            _close(self.listener)  # shutdown first: a bare close leaves a blocked accept() accepting
+            self.listener = None
+        for sock in self.sockets:
+            _close(sock)
+        self.sockets.clear()
+
+    def _accept(self, listener) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+def _pump(source, sink) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(sink)
+
+
+def _close(sock) -> None:
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
