@@ -4,13 +4,14 @@ from __future__ import annotations
 import time
 
 import click
+from flask.cli import AppGroup
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors, would
 from shared import replay
 from shared.db import database
 
 
-@click.group("events", help="Stripe events.")
+@click.group("events", cls=AppGroup, help="Stripe events.")
 def events_group() -> None:
     pass
 

@@ -5,6 +5,7 @@ import time
 from collections import Counter
 
 import click
+from flask.cli import with_appcontext
 import redis
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
@@ -20,6 +21,7 @@ NOTEWORTHY = (sync.CREATED, sync.CHANGED)
                "and kept (the database already holds a newer state than the fetch).")
 @click.option("--customer", metavar="CUS", help="Only this Stripe customer's subscriptions.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+@with_appcontext
 def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
     with database.connection_context(), stripe_errors():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask.cli import AppGroup
 from flask import current_app
 
 from portal_service.commands import settings
@@ -12,7 +13,7 @@ from shared.db import database
 from shared.users import AccountError, create_user, find_by_email
 
 
-@click.group("user", help="Accounts.")
+@click.group("user", cls=AppGroup, help="Accounts.")
 def user_group() -> None:
     pass
 
