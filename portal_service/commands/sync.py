@@ -12,8 +12,7 @@ from portal_service.commands import progress, redis_conn, stripe_client, stripe_
 from shared import sync
 from shared.db import database
 from shared.errors import EventError
-
-NOTEWORTHY = (sync.CREATED, sync.CHANGED)
+from shared.stripe_objects import id_of
 
 
 @click.command("sync", help="Bring subscription rows up to date with Stripe (all statuses), "
@@ -41,8 +40,10 @@ def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
     except EventError as exc:
         click.echo(f"invalid {obj.get('id')}: {exc}", err=True)
         return "invalid"
-    if result.outcome in NOTEWORTHY:
-        verb = f"would be {result.outcome}" if dry_run else result.outcome
+    verb = f"would be {result.outcome}" if dry_run else result.outcome
+    if result.outcome == sync.CREATED:
+        click.echo(f"{result.subscription_id} {verb}: customer {id_of(obj.get('customer'))}, status {obj.get('status')}")
+    elif result.outcome == sync.CHANGED:
         click.echo(f"{result.subscription_id} {verb}: {', '.join(result.fields)}")
     return result.outcome
 
