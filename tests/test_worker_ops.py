@@ -1,7 +1,6 @@
 """The worker's health check and its metrics port, against a real Redis."""
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 
