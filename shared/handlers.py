@@ -49,6 +49,17 @@ def write_subscription(rows: LockedSubscriptions, row: Subscription, obj: dict, 
     rows.change(row, columns)
 
 
+def store_fetched(rows: LockedSubscriptions, row: Subscription, current: dict, fetched_at: float,
+                  seen_created: int = 0) -> None:
+    """Store an object read from Stripe's API: authoritative as of ``fetched_at``.
+
+    The tie-break fetch of the worker and ``sync`` both write through here;
+    the version never goes back, and events created before the fetch are then
+    recognised as stale (shared.ordering).
+    """
+    write_subscription(rows, row, current, max(seen_created, row.version_created), fetched_at)
+
+
 def apply_subscription(event: Event, rows: LockedSubscriptions, fetcher: Fetcher) -> Effect:
     row = rows.get(event.subscription_id)
     decision = decide(event.created, row.version_created, row.fetched_at)
@@ -58,7 +69,7 @@ def apply_subscription(event: Event, rows: LockedSubscriptions, fetcher: Fetcher
         write_subscription(rows, row, event.obj, event.created, None)
         return Effect(StripeEvent.APPLIED)
     current, fetched_at = fetcher.get(row.id)
-    write_subscription(rows, row, current, max(event.created, row.version_created), fetched_at)
+    store_fetched(rows, row, current, fetched_at, event.created)
     return Effect(StripeEvent.APPLIED, "same second as stored state: fetched from Stripe")
 
 

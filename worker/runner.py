@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import argparse
 
-from rq import Queue
 from rq.serializers import JSONSerializer
 
 from shared.db import database
 from shared.logs import configure_logging
+from shared.queue import billing_queue
 from shared.settings import Settings
 from worker import context
 from worker.billing_worker import BillingWorker
-from worker.consumer import QUEUE_NAME, InboxConsumer
+from worker.consumer import InboxConsumer
 
 
 def build_worker(ctx: context.WorkerContext, name: str | None = None) -> BillingWorker:
-    # JSON on both sides: whoever can write to Redis must not run code here.
-    queue = Queue(QUEUE_NAME, connection=ctx.redis, serializer=JSONSerializer)
+    queue = billing_queue(ctx.redis)
     worker = BillingWorker([queue], connection=ctx.redis, serializer=JSONSerializer, name=name)
     consumer = InboxConsumer(
         ctx.redis,
