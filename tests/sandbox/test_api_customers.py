@@ -136,3 +136,13 @@ def test_idempotency_key_with_other_params_is_refused(client):
     client.v1.customers.create(params={"email": "i@example.com"}, options=options)
     with pytest.raises(stripe.IdempotencyError):
         client.v1.customers.create(params={"email": "j@example.com"}, options=options)
+
+
+def test_ending_before_and_bad_cursor(client):
+    ids = [client.v1.customers.create(params={"email": f"{i}@example.com"}).id
+           for i in range(4)]
+    newer = client.v1.customers.list(params={"ending_before": ids[1], "limit": 10})
+    assert [c.id for c in newer.data] == [ids[3], ids[2]]
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.customers.list(params={"starting_after": "cus_nope"})
+    assert caught.value.param == "starting_after" and caught.value.http_status == 400

@@ -145,3 +145,12 @@ def test_paid_session_cannot_be_paid_twice(client, http):
     reply = http.post(session.url, form={"action": "pay", "card": "4242424242424242"})
     assert reply.status == 400
     assert len(client.v1.subscriptions.list().data) == 1
+
+
+def test_open_session_expires_with_the_clock(client, sandbox, http):
+    session = new_session(client, customer_email="late@example.com")
+    reply = http.post(sandbox.url + "/_sandbox/clock/advance", body={"seconds": 25 * 3600})
+    assert [e["type"] for e in reply.json()["events"]] == ["checkout.session.expired"]
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+    page = http.get(f"{sandbox.url}/c/pay/{session.id}")
+    assert "expired" in page.text and "Pay with test card" not in page.text
