@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -26,20 +27,30 @@ STRIPPED = ("REDIS_URL", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE",
             "SECRET_KEY", "APP_BASE_URL", "VIRTUAL_ENV", "PYTHONPATH", "TEST_DATABASE_URL")
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 class Browser:
-    """Just enough of a browser: cookies, forms, redirects."""
+    """Just enough of a browser: cookies and forms (a form post's redirect is not followed)."""
 
     def __init__(self):
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        self.opener = urllib.request.build_opener(cookies)
+        self.poster = urllib.request.build_opener(cookies, NoRedirect())
 
     def get(self, url: str) -> str:
         with self.opener.open(url, timeout=10) as response:
             return response.read().decode()
 
-    def post_form(self, url: str, fields: dict) -> str:
+    def post_form(self, url: str, fields: dict) -> int:
         data = urllib.parse.urlencode(fields).encode()
-        with self.opener.open(url, data=data, timeout=10) as response:
-            return response.read().decode()
+        try:
+            with self.poster.open(url, data=data, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
 
     def json(self, url: str) -> dict:
         return json.loads(self.get(url))
@@ -78,8 +89,9 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         browser = Browser()
         wait_for(lambda: "Sign in" in browser.get(url + "login"), timeout=60, what="the web process")
         token = CSRF.search(browser.get(url + "login")).group(1)
-        browser.post_form(url + "login", {"email": "demo@example.com", "password": "demo-password",
-                                          "csrf_token": token})
+        signed_in = browser.post_form(url + "login", {"email": "demo@example.com", "password": "demo-password",
+                                                      "csrf_token": token})
+        assert signed_in == 302
         assert browser.json(url + "api/billing/status")["has_access"] is False
 
         made = urllib.request.Request(
