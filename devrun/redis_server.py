@@ -43,6 +43,7 @@ class LocalRedis:
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--save", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C must not stop Redis before the worker has finished
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
