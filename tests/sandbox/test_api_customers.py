@@ -146,3 +146,27 @@ def test_ending_before_and_bad_cursor(client):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.list(params={"starting_after": "cus_nope"})
     assert caught.value.param == "starting_after" and caught.value.http_status == 400
+
+
+def test_concurrent_requests(sandbox):
+    import threading
+
+    errors = []
+
+    def work(n: int) -> None:
+        try:
+            client = sandbox.stripe_client()
+            for i in range(5):
+                client.v1.customers.create(params={"email": f"{n}-{i}@example.com"})
+                client.v1.customers.list(params={"limit": 3})
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == []
+    assert len(sandbox.sandbox.events("customer.created")) == 40
+    assert sandbox.sandbox.wait_for_deliveries(10)
