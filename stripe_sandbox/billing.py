@@ -106,7 +106,8 @@ def update(store: Store, sub: dict, at: int, changes: dict | None = None,
     ``swaps`` holds ``(item id, new price, new quantity or None)``; with
     ``always_invoice`` the proration is billed and paid right away.
     """
-    _refuse_if_ended(sub)
+    if swaps or set(changes or {}) - {"metadata", "cancellation_details"}:
+        _refuse_if_ended(sub)
     before = copy.deepcopy(sub)
     olds = _swap(sub, swaps)
     sub.update(copy.deepcopy(changes or {}))

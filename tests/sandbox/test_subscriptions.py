@@ -256,3 +256,21 @@ def test_reset(client, sandbox, http, subscribed):
     assert summary["objects"]["customers"] == 0 and summary["objects"]["events"] == 0
     assert summary["prices"] == {"basic": "price_sbx_basic", "pro": "price_sbx_pro"}
     assert len(client.v1.billing_portal.configurations.list().data) == 1
+
+
+def test_canceled_subscription_keeps_taking_metadata(client, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    client.v1.subscriptions.cancel(sub_id)
+    sub = client.v1.subscriptions.update(sub_id, params={"metadata": {"note": "gone"}})
+    assert sub.metadata["note"] == "gone" and sub.status == "canceled"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.cancel(sub_id)
+
+
+def test_repeating_cancel_at_period_end_changes_nothing(client, sandbox, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    first = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    count = len(sandbox.sandbox.events())
+    again = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    assert again.canceled_at == first.canceled_at
+    assert len(sandbox.sandbox.events()) == count
