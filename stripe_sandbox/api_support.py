@@ -27,7 +27,8 @@ def store():
 
 
 def json_response(body: dict, status: int = 200) -> Response:
-    response = Response(json.dumps(body, indent=2), status=status,
+    # Compact JSON keeps the C encoder: indenting is several times slower.
+    response = Response(json.dumps(body, separators=(",", ":")), status=status,
                         mimetype="application/json")
     response.headers["Request-Id"] = g.get("request_id", "")
     return response
