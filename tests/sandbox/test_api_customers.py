@@ -170,3 +170,31 @@ def test_concurrent_requests(sandbox):
     assert errors == []
     assert len(sandbox.sandbox.events("customer.created")) == 40
     assert sandbox.sandbox.wait_for_deliveries(10)
+
+
+@pytest.mark.parametrize("path, noun, object_id", [
+    ("/v1/customers/{}", "customer", "cus_nope"),
+    ("/v1/products/{}", "product", "prod_nope"),
+    ("/v1/prices/{}", "price", "price_nope"),
+    ("/v1/checkout/sessions/{}", "checkout.session", "cs_test_nope"),
+    ("/v1/billing_portal/configurations/{}", "billing_portal.configuration", "bpc_nope"),
+    ("/v1/subscriptions/{}", "subscription", "sub_nope"),
+    ("/v1/invoices/{}", "invoice", "in_nope"),
+    ("/v1/events/{}", "event", "evt_nope"),
+    ("/v1/payment_methods/{}", "PaymentMethod", "pm_nope"),
+])
+def test_every_retrieve_answers_resource_missing(http, sandbox, path, noun, object_id):
+    reply = http.get(sandbox.url + path.format(object_id), headers=AUTH)
+    assert reply.status == 404
+    assert reply.json()["error"] == {"type": "invalid_request_error", "code": "resource_missing",
+                                     "message": f"No such {noun}: '{object_id}'"}
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/v1/customers/cus_nope"), ("DELETE", "/v1/customers/cus_nope"),
+    ("POST", "/v1/subscriptions/sub_nope"), ("DELETE", "/v1/subscriptions/sub_nope"),
+    ("POST", "/v1/billing_portal/configurations/bpc_nope"),
+])
+def test_every_change_to_a_missing_object_is_404(http, sandbox, method, path):
+    reply = http.request(method, sandbox.url + path, headers=AUTH)
+    assert reply.status == 404 and reply.json()["error"]["code"] == "resource_missing"

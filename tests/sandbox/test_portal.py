@@ -285,3 +285,13 @@ def test_deep_link_update_confirm(client, http, subscribed):
                                                          "price": "price_sbx_pro"})
     assert reply.status == 303 and reply.headers["Location"] == RETURN
     assert client.v1.subscriptions.retrieve(sub["id"])["items"].data[0].price.id == "price_sbx_pro"
+
+
+def test_configuration_events(client, sandbox):
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {
+        "invoice_history": {"enabled": True}}})
+    client.v1.billing_portal.configurations.update(cfg.id, params={"name": "renamed"})
+    created, updated = sandbox.sandbox.events()[-2:]
+    assert created["type"] == "billing_portal.configuration.created"
+    assert updated["type"] == "billing_portal.configuration.updated"
+    assert updated["data"]["previous_attributes"]["name"] is None

@@ -186,7 +186,7 @@ def test_events_list_filters(sandbox):
 
 
 def test_wait_times_out_while_deliveries_are_late(sandbox, http, receiver):
-    sandbox.sandbox.configure_delivery(delay_seconds=1.0)
+    sandbox.sandbox.configure_delivery(delay_seconds=0.5)
     make_events(sandbox, 1)
     reply = http.post(sandbox.url + "/_sandbox/deliveries/wait", body={"timeout": 0.1})
     assert reply.status == 408 and reply.json()["idle"] is False
