@@ -2,7 +2,7 @@
 
 import copy
 
-from . import billing, customers, objects
+from . import billing, customers, ids, objects
 from .errors import ApiError
 from .store import Store
 
@@ -10,6 +10,9 @@ from .store import Store
 # -- configurations --------------------------------------------------------
 def create_configuration(store: Store, params: dict, is_default: bool = False) -> dict:
     cfg = objects.portal_configuration(store.clock.now(), is_default)
+    if is_default:
+        # Stable across restarts, like the seeded prices.
+        cfg["id"] = ids.seeded_id("bpc", "default")
     apply_configuration(store, cfg, params)
     store.add("portal_configurations", cfg)
     if not is_default:  # Stripe's own default configuration comes without an event.

@@ -28,7 +28,7 @@ def test_default_configuration_exists(client):
     configs = client.v1.billing_portal.configurations.list(params={"is_default": True})
     assert len(configs.data) == 1
     cfg = configs.data[0]
-    assert cfg.id.startswith("bpc_") and cfg.active and cfg.is_default
+    assert cfg.id == "bpc_sbx_default" and cfg.active and cfg.is_default
     assert cfg.features.subscription_cancel.enabled
     products = {p["product"] for p in cfg.features.subscription_update.products}
     assert products == {"prod_sbx_basic", "prod_sbx_pro"}
