@@ -92,7 +92,8 @@ def list_portal_configurations(store, p):
 
 
 # -- subscriptions --------------------------------------------------------------
-SUB_EXPAND = ("customer", "latest_invoice", "default_payment_method")
+SUB_EXPAND = ("customer", "latest_invoice", "default_payment_method",
+              "items.data.price.product")
 SUB_STATUSES = ("active", "all", "canceled", "ended", "incomplete", "incomplete_expired",
                 "past_due", "paused", "trialing", "unpaid")
 

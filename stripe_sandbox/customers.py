@@ -63,6 +63,13 @@ def delete(store: Store, cust: dict) -> dict:
     return objects.deleted_customer(cust["id"])
 
 
+def live_subscriptions(store: Store, cust: dict) -> dict:
+    """The list ``expand[]=subscriptions`` adds to a customer (canceled left out)."""
+    subs = [s for s in store.all("subscriptions")
+            if s["customer"] == cust["id"] and s["status"] != "canceled"]
+    return objects.list_object(subs, f"/v1/customers/{cust['id']}/subscriptions")
+
+
 def merge_metadata(current: dict, changes: dict) -> dict:
     """Stripe's metadata update: keys merge, empty values delete, ``{}`` clears."""
     if not changes:
