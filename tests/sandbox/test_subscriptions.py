@@ -274,3 +274,13 @@ def test_repeating_cancel_at_period_end_changes_nothing(client, sandbox, subscri
     again = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
     assert again.canceled_at == first.canceled_at
     assert len(sandbox.sandbox.events()) == count
+
+
+def test_clock_renews_before_a_later_cancel_at(client, sandbox, http, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    end = subscribed["subscription"]["items"]["data"][0]["current_period_end"]
+    client.v1.subscriptions.update(sub_id, params={"cancel_at": end + 10 * 86400})
+    types = advance(http, sandbox, 2 * MONTH)
+    assert types.count("invoice.paid") == 1 and types[-1] == "customer.subscription.deleted"
+    sub = client.v1.subscriptions.retrieve(sub_id)
+    assert sub.status == "canceled" and sub.ended_at == end + 10 * 86400
