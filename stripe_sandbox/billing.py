@@ -236,18 +236,33 @@ def pay_open_invoices(store: Store, customer_id: str, at: int) -> None:
 
 
 # -- time passing ----------------------------------------------------------
-def next_boundary(sub: dict) -> int | None:
-    """When this subscription next renews or ends, if it still can."""
+TRIAL_NOTICE_SECONDS = 3 * DAY  # Stripe warns three days before a trial ends
+
+
+def next_boundary(store: Store, sub: dict) -> int | None:
+    """When this subscription next renews, ends, or hears its trial is ending."""
     if sub["status"] in ("canceled", "incomplete", "incomplete_expired"):
         return None
     candidates = [] if sub["cancel_at"] is None else [sub["cancel_at"]]
     if sub["status"] in ("active", "trialing"):  # past_due waits for a new card
         candidates.append(min(i["current_period_end"] for i in sub["items"]["data"]))
+    if _trial_notice_due(store, sub):
+        candidates.append(sub["trial_end"] - TRIAL_NOTICE_SECONDS)
     return min(candidates, default=None)
 
 
+def _trial_notice_due(store: Store, sub: dict) -> bool:
+    return sub["status"] == "trialing" and sub["id"] not in store.trial_notices
+
+
 def cross_boundary(store: Store, sub: dict, at: int) -> None:
-    """Renew, end the trial, or end the subscription at ``at``."""
+    """Warn of a trial's end, end the subscription, or renew it, at ``at``."""
+    if _trial_notice_due(store, sub) and at < sub["trial_end"]:
+        store.trial_notices.add(sub["id"])
+        # A trial shorter than the notice period is warned about right away.
+        store.emit("customer.subscription.trial_will_end", sub,
+                   at=max(at, sub["trial_start"] or at))
+        return
     if sub["cancel_at"] is not None and sub["cancel_at"] <= at:
         _end(sub, at, at, sub["cancellation_details"])
         store.emit("customer.subscription.deleted", sub, at=at)

@@ -52,6 +52,8 @@ class Store:
             name: {} for name, _ in KINDS.values()
         }
         self.invoice_numbers: dict[str, int] = {}
+        # Trialing subscriptions already sent customer.subscription.trial_will_end.
+        self.trial_notices: set[str] = set()
         # Idempotency-Key -> (request fingerprint, status, response body).
         self.replays: dict[str, tuple[str, int, str]] = {}
 

@@ -199,7 +199,12 @@ def test_clock_ends_pending_cancellation(client, sandbox, http, subscribed):
 def test_clock_ends_trial(client, sandbox, http):
     created = sandbox.sandbox.create_subscription("trial@example.com", "pro", trial_days=7)
     assert created["subscription"]["status"] == "trialing"
-    types = advance(http, sandbox, 7 * 86400)
+    trial_end = created["subscription"]["trial_end"]
+    assert advance(http, sandbox, 3 * 86400) == []
+    assert advance(http, sandbox, 86400 + 60) == ["customer.subscription.trial_will_end"]
+    warning = sandbox.sandbox.events("customer.subscription.trial_will_end")[0]
+    assert warning["created"] == trial_end - 3 * 86400
+    types = advance(http, sandbox, 3 * 86400)
     assert types[0] == "customer.subscription.updated" and "invoice.paid" in types
     sub = client.v1.subscriptions.retrieve(created["subscription"]["id"])
     assert sub.status == "active"
@@ -284,3 +289,12 @@ def test_clock_renews_before_a_later_cancel_at(client, sandbox, http, subscribed
     assert types.count("invoice.paid") == 1 and types[-1] == "customer.subscription.deleted"
     sub = client.v1.subscriptions.retrieve(sub_id)
     assert sub.status == "canceled" and sub.ended_at == end + 10 * 86400
+
+
+def test_short_trial_warning_is_dated_at_trial_start(sandbox, http):
+    created = sandbox.sandbox.create_subscription("short@example.com", "basic", trial_days=1)
+    types = advance(http, sandbox, 2 * 86400)
+    assert types[0] == "customer.subscription.trial_will_end"
+    assert types[1] == "customer.subscription.updated"
+    warning = sandbox.sandbox.events("customer.subscription.trial_will_end")[0]
+    assert warning["created"] == created["subscription"]["trial_start"]
