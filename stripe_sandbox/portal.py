@@ -233,6 +233,19 @@ def update_card(store: Store, session: dict, number: str) -> dict:
     return pm
 
 
+def update_details(store: Store, session: dict, form) -> dict:
+    """Email and name, as far as the configuration allows editing them."""
+    cfg = store.get("portal_configurations", session["configuration"])
+    feature = cfg["features"]["customer_update"]
+    allowed = feature["allowed_updates"] if feature["enabled"] else []
+    changes = {k: form[k].strip() for k in ("email", "name") if k in form and k in allowed}
+    if not changes:
+        raise ApiError("Nothing here can be changed.")
+    if "email" in changes and "@" not in changes["email"]:
+        raise ApiError("Enter a valid email address.")
+    return customers.update(store, store.get("customers", session["customer"]), changes)
+
+
 def switch_price(store: Store, session: dict, sub_id: str, price_id: str) -> dict:
     sub = owned_subscription(store, session, sub_id)
     cfg = store.get("portal_configurations", session["configuration"])

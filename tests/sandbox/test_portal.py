@@ -295,3 +295,23 @@ def test_configuration_events(client, sandbox):
     assert created["type"] == "billing_portal.configuration.created"
     assert updated["type"] == "billing_portal.configuration.updated"
     assert updated["data"]["previous_attributes"]["name"] is None
+
+
+def test_update_billing_details(client, sandbox, http, subscribed):
+    session = portal_session(client, subscribed["customer"]["id"])
+    page = http.get(session.url).text
+    reply = http.post(form_action(page, "details"), form={"email": "new@example.com",
+                                                          "name": "Ada L"})
+    assert reply.status == 303
+    cus = client.v1.customers.retrieve(subscribed["customer"]["id"])
+    assert cus.email == "new@example.com" and cus.name == "Ada L"
+    event = sandbox.sandbox.events("customer.updated")[-1]
+    assert event["data"]["previous_attributes"]["email"] == "ada@example.com"
+    assert http.post(form_action(page, "details"), form={"email": "nope"}).status == 400
+
+
+def test_billing_details_hidden_when_disabled(client, http, subscribed):
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {
+        "invoice_history": {"enabled": True}}})
+    session = portal_session(client, subscribed["customer"]["id"], configuration=cfg.id)
+    assert "Billing details" not in http.get(session.url).text
