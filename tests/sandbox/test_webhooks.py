@@ -221,3 +221,18 @@ def test_control_events_listing(sandbox, http, receiver):
     assert [a["status"] for a in listed[0]["attempts"]] == [503, 200]
     assert listed[0]["delivery_success"] is True
     assert list(listed[0]["outcome"].values()) == ["succeeded"]
+
+
+def test_run_in_thread_generates_a_shared_secret():
+    from stripe_sandbox.server import run_in_thread
+
+    other = Receiver(secret="unset")
+    try:
+        with run_in_thread(webhook_urls=[other.url]) as handle:
+            assert handle.webhook_secret.startswith("whsec_")
+            other.secret = handle.webhook_secret
+            handle.stripe_client().v1.customers.create(params={"email": "s@example.com"})
+            other.wait_for(1)
+            assert other.types() == ["customer.created"]
+    finally:
+        other.stop()
