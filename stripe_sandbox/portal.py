@@ -22,7 +22,9 @@ def create_configuration(store: Store, params: dict, is_default: bool = False) -
 
 def update_configuration(store: Store, cfg: dict, params: dict) -> dict:
     before = copy.deepcopy(cfg)
-    apply_configuration(store, cfg, params)
+    changed = copy.deepcopy(cfg)
+    apply_configuration(store, changed, params)  # may refuse: cfg is untouched until it passes
+    cfg.update(changed)
     previous = {k: v for k, v in before.items() if cfg[k] != v}
     if previous:
         cfg["updated"] = store.clock.now()

@@ -56,7 +56,8 @@ def test_set_default_payment_method(client, subscribed):
 def test_default_payment_method_must_exist(client, subscribed):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.update(subscribed["customer"]["id"], params={
-            "invoice_settings": {"default_payment_method": "pm_nope"}})
+            "name": "Changed", "invoice_settings": {"default_payment_method": "pm_nope"}})
+    assert client.v1.customers.retrieve(subscribed["customer"]["id"]).name is None
     assert caught.value.http_status == 400
     assert caught.value.code == "resource_missing"
     assert caught.value.param == "invoice_settings[default_payment_method]"
