@@ -186,7 +186,7 @@ def test_events_list_filters(sandbox):
 
 
 def test_wait_times_out_while_deliveries_are_late(sandbox, http, receiver):
-    sandbox.sandbox.configure_delivery(delay_seconds=1.0)
+    sandbox.sandbox.configure_delivery(delay_seconds=0.5)
     make_events(sandbox, 1)
     reply = http.post(sandbox.url + "/_sandbox/deliveries/wait", body={"timeout": 0.1})
     assert reply.status == 408 and reply.json()["idle"] is False
@@ -221,3 +221,18 @@ def test_control_events_listing(sandbox, http, receiver):
     assert [a["status"] for a in listed[0]["attempts"]] == [503, 200]
     assert listed[0]["delivery_success"] is True
     assert list(listed[0]["outcome"].values()) == ["succeeded"]
+
+
+def test_run_in_thread_generates_a_shared_secret():
+    from stripe_sandbox.server import run_in_thread
+
+    other = Receiver(secret="unset")
+    try:
+        with run_in_thread(webhook_urls=[other.url]) as handle:
+            assert handle.webhook_secret.startswith("whsec_")
+            other.secret = handle.webhook_secret
+            handle.stripe_client().v1.customers.create(params={"email": "s@example.com"})
+            other.wait_for(1)
+            assert other.types() == ["customer.created"]
+    finally:
+        other.stop()
