@@ -26,11 +26,16 @@ def redis_server_binary() -> str:
 
 
 class LocalRedis:
-    """Append-only, so queued webhooks survive a restart of the dev stack."""
+    """A redis-server of our own on a free port (kept across restarts of this object).
 
-    def __init__(self, directory: Path):
+    The dev stack asks for append-only, so queued webhooks survive a restart;
+    the tests keep nothing on disk.
+    """
+
+    def __init__(self, directory: Path, append_only: bool = False):
         self.directory = directory
-        self.port = _free_port()
+        self.append_only = append_only
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -41,7 +46,7 @@ class LocalRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--save", ""],
+             "--appendonly", "yes" if self.append_only else "no", "--save", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C must not stop Redis before the worker has finished
         )
@@ -52,7 +57,7 @@ class LocalRedis:
                     return self
             except redis.ConnectionError:
                 time.sleep(0.05)
-        raise SystemExit("redis-server did not start")
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -60,7 +65,7 @@ class LocalRedis:
             self.process.wait(10)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     env = build_env(args)
     redis = None
     if not env.get("REDIS_URL"):
-        redis = LocalRedis(VAR / "redis").start()
+        redis = LocalRedis(VAR / "redis", append_only=True).start()
         env["REDIS_URL"] = redis.url
     try:
         prepare_database(env)
