@@ -35,10 +35,11 @@ def parse_event(body: bytes) -> tuple[str, str]:
     if not isinstance(event, dict):
         raise NotAnEvent("Body is not a Stripe event")
     event_id, event_type = event.get("id"), event.get("type")
-    data = event.get("data")
     if not (isinstance(event_id, str) and event_id.startswith("evt_") and isinstance(event_type, str)):
         raise NotAnEvent("Body is not a Stripe event: it needs an evt_ id and a type")
-    if not isinstance(event.get("created"), int) or not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+    data = event.get("data")
+    has_object = isinstance(data, dict) and isinstance(data.get("object"), dict)
+    if not isinstance(event.get("created"), int) or not has_object:
         raise NotAnEvent("Body is not a Stripe event: it needs created and data.object")
     return event_id, event_type
 

@@ -16,7 +16,8 @@ import stripe
 from prometheus_client.core import GaugeMetricFamily
 
 from shared.db import write_transaction
-from shared.handlers import lock_subscription, store_fetched
+from shared.handlers import store_fetched
+from shared.locked_rows import LockedSubscriptions
 from shared.models import Subscription
 from shared.ordering import fetch_supersedes
 from shared.stripe_objects import subscription_columns
@@ -62,10 +63,13 @@ def reconcile(obj: dict, fetched_at: float, dry_run: bool = False) -> Reconciled
         return compare(sub_id, Subscription.get_or_none(Subscription.id == sub_id), columns, fetched_at)
     with write_transaction():
         existed = Subscription.get_or_none(Subscription.id == sub_id) is not None
-        row = lock_subscription(sub_id, columns["customer_id"])
+        rows = LockedSubscriptions()
+        rows.lock({sub_id: columns["customer_id"]})
+        row = rows.get(sub_id)
         result = compare(sub_id, row if existed else None, columns, fetched_at)
         if result.outcome != KEPT:
-            store_fetched(row, obj, fetched_at)
+            store_fetched(rows, row, obj, fetched_at)
+        rows.flush()
     return result
 
 

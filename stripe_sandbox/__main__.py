@@ -35,6 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=DEFAULT_RETRY_DELAYS,
                         help="seconds before each retry of a failed delivery, one retry "
                              "per value (default 1,2,4,8,16,32,60,60,60,60)")
+    parser.epilog = ("Open the printed URL in a browser for a home page; test controls "
+                     "live under /_sandbox (see stripe_sandbox/README.md).")
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         parser.error(f"--host {args.host} refused: the sandbox only binds loopback "
@@ -74,7 +76,13 @@ def main(argv=None) -> int:
         endpoint = sandbox.add_webhook_endpoint(url, args.webhook_secret)
         if not args.webhook_secret:
             print(f"webhook {url} secret: {endpoint.secret}", file=sys.stderr)
-    server = make_server(args.host, args.port, create_app(sandbox), threaded=True)
+    try:
+        server = make_server(args.host, args.port, create_app(sandbox), threaded=True)
+    except OSError as error:
+        print(f"stripe_sandbox: cannot listen on {args.host}:{args.port}: {error}",
+              file=sys.stderr)
+        sandbox.stop()
+        return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
     sandbox.store.base_url = f"http://{host}:{server.server_port}"
     _stop_on_signals(server)

@@ -12,26 +12,31 @@ __all__ = ["bp"]
 
 
 # -- customers ------------------------------------------------------------------
-CUSTOMER_EXPAND = ("invoice_settings.default_payment_method",)
+CUSTOMER_EXPAND = ("invoice_settings.default_payment_method", "subscriptions",
+                   "subscriptions.data.items.data.price.product")
 CUSTOMER_FIELDS = {"email": Str(), "name": Str(), "metadata": Map(), "expand": EXPAND}
 
 
 @route("/customers", "POST", CUSTOMER_FIELDS)
 def create_customer(store, p):
     cust = customers.create(store, p.get("email"), p.get("name"), p.get("metadata"))
-    return one(store, cust, p, CUSTOMER_EXPAND)
+    return one(store, cust, p, CUSTOMER_EXPAND, _customer_virtual(store))
 
 
 @route("/customers/<cid>", "GET", {"expand": EXPAND})
 def retrieve_customer(store, p, cid):
-    return one(store, store.get("customers", cid), p, CUSTOMER_EXPAND)
+    return one(store, store.get("customers", cid), p, CUSTOMER_EXPAND, _customer_virtual(store))
 
 
 @route("/customers/<cid>", "POST", {
     **CUSTOMER_FIELDS, "invoice_settings": Obj(fields={"default_payment_method": Str()})})
 def update_customer(store, p, cid):
     cust = customers.update(store, store.get("customers", cid), p)
-    return one(store, cust, p, CUSTOMER_EXPAND)
+    return one(store, cust, p, CUSTOMER_EXPAND, _customer_virtual(store))
+
+
+def _customer_virtual(store) -> dict:
+    return {"subscriptions": lambda cust: customers.live_subscriptions(store, cust)}
 
 
 @route("/customers", "GET", {**PAGING, "email": Str()})
@@ -92,19 +97,23 @@ CHECKOUT_FIELDS = {
     "metadata": Map(), "allow_promotion_codes": Bool(), "locale": Str(),
     "expand": EXPAND,
 }
-CHECKOUT_EXPAND = ("subscription", "customer")
+CHECKOUT_EXPAND = ("subscription", "customer", "line_items", "line_items.data.price.product",
+                   "subscription.items.data.price.product", "subscription.latest_invoice",
+                   "subscription.default_payment_method")
 
 
 @route("/checkout/sessions", "POST", CHECKOUT_FIELDS)
 def create_checkout_session(store, p):
     session = checkout.create(store, p)
-    return one(store, checkout.public(session), p, CHECKOUT_EXPAND)
+    return one(store, checkout.public(session), p, CHECKOUT_EXPAND,
+               {"line_items": lambda _: checkout.line_items(store, session)})
 
 
 @route("/checkout/sessions/<sid>", "GET", {"expand": EXPAND})
 def retrieve_checkout_session(store, p, sid):
     session = store.get("checkout_sessions", sid)
-    return one(store, checkout.public(session), p, CHECKOUT_EXPAND)
+    return one(store, checkout.public(session), p, CHECKOUT_EXPAND,
+               {"line_items": lambda _: checkout.line_items(store, session)})
 
 
 # -- events ---------------------------------------------------------------------

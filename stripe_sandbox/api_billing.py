@@ -92,7 +92,8 @@ def list_portal_configurations(store, p):
 
 
 # -- subscriptions --------------------------------------------------------------
-SUB_EXPAND = ("customer", "latest_invoice", "default_payment_method")
+SUB_EXPAND = ("customer", "latest_invoice", "default_payment_method",
+              "items.data.price.product")
 SUB_STATUSES = ("active", "all", "canceled", "ended", "incomplete", "incomplete_expired",
                 "past_due", "paused", "trialing", "unpaid")
 
@@ -146,7 +147,7 @@ def update_subscription(store, p, sid):
 def _subscription_changes(store, sub: dict, p: dict, now: int) -> dict:
     changes: dict = {}
     details = p.get("cancellation_details") or {}
-    if p.get("cancel_at_period_end") is True:
+    if p.get("cancel_at_period_end") is True and not sub["cancel_at_period_end"]:
         changes.update(billing.cancel_changes(sub, now, **details))
     elif p.get("cancel_at_period_end") is False and sub["cancel_at"] is not None:
         changes.update(billing.uncancel_changes())

@@ -12,7 +12,6 @@ from .periods import DAY, period_after
 from .store import Store
 
 
-
 # -- invoices --------------------------------------------------------------
 def _new_invoice(store: Store, sub: dict, reason: str, at: int) -> dict:
     cust = store.get("customers", sub["customer"])
@@ -56,7 +55,7 @@ def _pay(store: Store, inv: dict, at: int) -> None:
 
 
 def _bill_items(store: Store, sub: dict, reason: str, at: int) -> dict:
-    """A finalized invoice for each item's current period (0 while trialing)."""
+    """A draft invoice for each item's current period (0 while trialing)."""
     inv = _new_invoice(store, sub, reason, at)
     for item in sub["items"]["data"]:
         amount = 0 if sub["status"] == "trialing" or _in_trial(sub, at) else _item_amount(item)
@@ -106,7 +105,8 @@ def update(store: Store, sub: dict, at: int, changes: dict | None = None,
     ``swaps`` holds ``(item id, new price, new quantity or None)``; with
     ``always_invoice`` the proration is billed and paid right away.
     """
-    _refuse_if_ended(sub)
+    if swaps or set(changes or {}) - {"metadata", "cancellation_details"}:
+        _refuse_if_ended(sub)
     before = copy.deepcopy(sub)
     olds = _swap(sub, swaps)
     sub.update(copy.deepcopy(changes or {}))
@@ -123,9 +123,10 @@ def update(store: Store, sub: dict, at: int, changes: dict | None = None,
 
 def _swap(sub: dict, swaps) -> list[dict]:
     """Change items in place; returns copies of the items as they were."""
+    # Look every item up first so an unknown id changes nothing.
+    items = [_item(sub, item_id) for item_id, _, _ in swaps]
     olds = []
-    for item_id, price, quantity in swaps:
-        item = _item(sub, item_id)
+    for item, (_, price, quantity) in zip(items, swaps):
         old = copy.deepcopy(item)
         if price is not None:
             item["price"], item["plan"] = dict(price), objects.plan_from_price(price)
@@ -203,10 +204,9 @@ def cancel_now(store: Store, sub: dict, at: int, feedback: str | None = None,
 
 
 def _end(sub: dict, at: int, canceled_at: int, details: dict) -> None:
+    # Item periods stay as they were, as Stripe leaves them on a canceled subscription.
     sub.update(status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or canceled_at,
                cancellation_details=details)
-    for item in sub["items"]["data"]:
-        item["current_period_end"] = min(item["current_period_end"], at)
 
 
 # -- payments failing and recovering --------------------------------------
@@ -236,19 +236,33 @@ def pay_open_invoices(store: Store, customer_id: str, at: int) -> None:
 
 
 # -- time passing ----------------------------------------------------------
-def next_boundary(sub: dict) -> int | None:
-    """When this subscription next renews or ends, if it still can."""
+TRIAL_NOTICE_SECONDS = 3 * DAY  # Stripe warns three days before a trial ends
+
+
+def next_boundary(store: Store, sub: dict) -> int | None:
+    """When this subscription next renews, ends, or hears its trial is ending."""
     if sub["status"] in ("canceled", "incomplete", "incomplete_expired"):
         return None
-    if sub["cancel_at"] is not None:
-        return sub["cancel_at"]
-    if sub["status"] not in ("active", "trialing"):
-        return None
-    return min(i["current_period_end"] for i in sub["items"]["data"])
+    candidates = [] if sub["cancel_at"] is None else [sub["cancel_at"]]
+    if sub["status"] in ("active", "trialing"):  # past_due waits for a new card
+        candidates.append(min(i["current_period_end"] for i in sub["items"]["data"]))
+    if _trial_notice_due(store, sub):
+        candidates.append(sub["trial_end"] - TRIAL_NOTICE_SECONDS)
+    return min(candidates, default=None)
+
+
+def _trial_notice_due(store: Store, sub: dict) -> bool:
+    return sub["status"] == "trialing" and sub["id"] not in store.trial_notices
 
 
 def cross_boundary(store: Store, sub: dict, at: int) -> None:
-    """Renew, end the trial, or end the subscription at ``at``."""
+    """Warn of a trial's end, end the subscription, or renew it, at ``at``."""
+    if _trial_notice_due(store, sub) and at < sub["trial_end"]:
+        store.trial_notices.add(sub["id"])
+        # A trial shorter than the notice period is warned about right away.
+        store.emit("customer.subscription.trial_will_end", sub,
+                   at=max(at, sub["trial_start"] or at))
+        return
     if sub["cancel_at"] is not None and sub["cancel_at"] <= at:
         _end(sub, at, at, sub["cancellation_details"])
         store.emit("customer.subscription.deleted", sub, at=at)

@@ -1,6 +1,6 @@
 """Checkout Sessions in subscription mode, and paying them."""
 
-from . import billing, customers, objects
+from . import billing, customers, ids, objects
 from .errors import ApiError
 from .store import Store
 
@@ -14,7 +14,8 @@ def create(store: Store, params: dict) -> dict:
     _check_line_items(store, params["line_items"])
     session = objects.checkout_session(
         store.clock.now(), params, lambda sid: store.url(f"/c/pay/{sid}"))
-    session["line_items_params"] = params["line_items"]
+    session["line_items_params"] = [
+        {**item, "id": ids.new_id("li")} for item in params["line_items"]]
     session["subscription_data"] = params.get("subscription_data") or {}
     _set_amounts(store, session)
     return store.add("checkout_sessions", session)
@@ -42,6 +43,23 @@ def _set_amounts(store: Store, session: dict) -> None:
 def lines(store: Store, session: dict) -> list[tuple[dict, int]]:
     return [(store.get("prices", item["price"]), item.get("quantity", 1))
             for item in session["line_items_params"]]
+
+
+def line_items(store: Store, session: dict) -> dict:
+    """What ``expand[]=line_items`` shows: one entry per price bought."""
+    data = []
+    for item in session["line_items_params"]:
+        price = store.get("prices", item["price"])
+        quantity = item.get("quantity", 1)
+        amount = price["unit_amount"] * quantity
+        data.append({
+            "id": item["id"], "object": "item", "amount_discount": 0,
+            "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
+            "currency": price["currency"],
+            "description": store.get("products", price["product"])["name"],
+            "price": dict(price), "quantity": quantity,
+        })
+    return objects.list_object(data, f"/v1/checkout/sessions/{session['id']}/line_items")
 
 
 def public(session: dict) -> dict:

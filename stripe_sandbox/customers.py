@@ -22,16 +22,17 @@ def create(store: Store, email=None, name=None, metadata=None) -> dict:
 
 
 def update(store: Store, cust: dict, params: dict) -> dict:
+    settings = params.get("invoice_settings") or {}
+    if "default_payment_method" in settings:  # checked before anything changes
+        pm_id = _own_payment_method(store, cust, settings["default_payment_method"])
     before = {k: copy.deepcopy(cust[k]) for k in ("email", "name", "metadata", "invoice_settings")}
     for key in ("email", "name"):
         if key in params:
             cust[key] = params[key] or None
     if "metadata" in params:
         cust["metadata"] = merge_metadata(cust["metadata"], params["metadata"])
-    settings = params.get("invoice_settings") or {}
     if "default_payment_method" in settings:
-        cust["invoice_settings"]["default_payment_method"] = _own_payment_method(
-            store, cust, settings["default_payment_method"])
+        cust["invoice_settings"]["default_payment_method"] = pm_id
     previous = {k: v for k, v in before.items() if cust[k] != v}
     if previous:
         store.emit("customer.updated", cust, previous)
@@ -61,6 +62,13 @@ def delete(store: Store, cust: dict) -> dict:
     del store.collections["customers"][cust["id"]]
     store.emit("customer.deleted", cust)
     return objects.deleted_customer(cust["id"])
+
+
+def live_subscriptions(store: Store, cust: dict) -> dict:
+    """The list ``expand[]=subscriptions`` adds to a customer (canceled left out)."""
+    subs = [s for s in store.all("subscriptions")
+            if s["customer"] == cust["id"] and s["status"] != "canceled"]
+    return objects.list_object(subs, f"/v1/customers/{cust['id']}/subscriptions")
 
 
 def merge_metadata(current: dict, changes: dict) -> dict:

@@ -105,7 +105,7 @@ def _render_portal(session: dict, home: bool, error: str | None = None,
         show=_sections(cfg, flow), subscriptions=_subscriptions_shown(store, cust, flow),
         confirm=_confirmation(store, flow), products=_products(),
         prices=portal.allowed_prices(store, cfg),
-        cancel=cfg["features"]["subscription_cancel"],
+        cancel=cfg["features"]["subscription_cancel"], editable=_editable_details(cfg),
         invoices=[i for i in store.all("invoices") if i["customer"] == cust["id"]],
         payment_method=store.collections["payment_methods"].get(pm_id) if pm_id else None,
         return_host=_host(session["return_url"]), error=error, notice=notice,
@@ -122,6 +122,7 @@ def _sections(cfg: dict, flow: dict | None) -> dict:
         "cancel": features["subscription_cancel"]["enabled"],
         "card": features["payment_method_update"]["enabled"],
         "invoices": features["invoice_history"]["enabled"],
+        "details": _editable_details(cfg) != [],
         "confirm": False,
     }
     if flow is None:
@@ -133,6 +134,13 @@ def _sections(cfg: dict, flow: dict | None) -> dict:
         "subscription_update_confirm": {"confirm"},
     }[flow["type"]]
     return {name: name in only for name in enabled}
+
+
+def _editable_details(cfg: dict) -> list[str]:
+    feature = cfg["features"]["customer_update"]
+    if not feature["enabled"]:
+        return []
+    return [f for f in ("email", "name") if f in feature["allowed_updates"]]
 
 
 def _subscriptions_shown(store, cust: dict, flow: dict | None) -> list[dict]:
@@ -165,6 +173,12 @@ def _confirmation(store, flow: dict | None) -> dict | None:
 def portal_card(bps):
     return _portal_action(bps, lambda store, s: portal.update_card(
         store, s, request.form.get("card", "")), "Your card was updated.")
+
+
+@bp.post("/p/session/<bps>/details")
+def portal_details(bps):
+    return _portal_action(bps, lambda store, s: portal.update_details(
+        store, s, request.form), "Your details were updated.")
 
 
 @bp.post("/p/session/<bps>/switch")

@@ -2,7 +2,7 @@
 
 import copy
 
-from . import billing, customers, objects
+from . import billing, customers, ids, objects
 from .errors import ApiError
 from .store import Store
 
@@ -10,6 +10,9 @@ from .store import Store
 # -- configurations --------------------------------------------------------
 def create_configuration(store: Store, params: dict, is_default: bool = False) -> dict:
     cfg = objects.portal_configuration(store.clock.now(), is_default)
+    if is_default:
+        # Stable across restarts, like the seeded prices.
+        cfg["id"] = ids.seeded_id("bpc", "default")
     apply_configuration(store, cfg, params)
     store.add("portal_configurations", cfg)
     if not is_default:  # Stripe's own default configuration comes without an event.
@@ -19,7 +22,9 @@ def create_configuration(store: Store, params: dict, is_default: bool = False) -
 
 def update_configuration(store: Store, cfg: dict, params: dict) -> dict:
     before = copy.deepcopy(cfg)
-    apply_configuration(store, cfg, params)
+    changed = copy.deepcopy(cfg)
+    apply_configuration(store, changed, params)  # may refuse: cfg is untouched until it passes
+    cfg.update(changed)
     previous = {k: v for k, v in before.items() if cfg[k] != v}
     if previous:
         cfg["updated"] = store.clock.now()
@@ -228,6 +233,19 @@ def update_card(store: Store, session: dict, number: str) -> dict:
             billing.update(store, sub, now, {"default_payment_method": pm["id"]})
     billing.pay_open_invoices(store, cust["id"], now)
     return pm
+
+
+def update_details(store: Store, session: dict, form) -> dict:
+    """Email and name, as far as the configuration allows editing them."""
+    cfg = store.get("portal_configurations", session["configuration"])
+    feature = cfg["features"]["customer_update"]
+    allowed = feature["allowed_updates"] if feature["enabled"] else []
+    changes = {k: form[k].strip() for k in ("email", "name") if k in form and k in allowed}
+    if not changes:
+        raise ApiError("Nothing here can be changed.")
+    if "email" in changes and "@" not in changes["email"]:
+        raise ApiError("Enter a valid email address.")
+    return customers.update(store, store.get("customers", session["customer"]), changes)
 
 
 def switch_price(store: Store, session: dict, sub_id: str, price_id: str) -> dict:

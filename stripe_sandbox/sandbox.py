@@ -81,7 +81,7 @@ class Sandbox:
         """
         subs = self.store.all("subscriptions")[::-1]
         due = [(b, order, s["id"]) for order, s in enumerate(subs)
-               if (b := billing.next_boundary(s)) is not None and b <= target]
+               if (b := billing.next_boundary(self.store, s)) is not None and b <= target]
         heapq.heapify(due)
         for _ in range(MAX_BOUNDARIES_PER_ADVANCE):
             if not due:
@@ -89,7 +89,7 @@ class Sandbox:
             at, order, sub_id = heapq.heappop(due)
             sub = self.store.get("subscriptions", sub_id)
             billing.cross_boundary(self.store, sub, at)
-            following = billing.next_boundary(sub)
+            following = billing.next_boundary(self.store, sub)
             if following is not None and following <= target:
                 heapq.heappush(due, (following, order, sub_id))
         raise RuntimeError("too many billing periods in one clock advance")

@@ -5,7 +5,7 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import api, api_billing, control, dashboard, pages
+from . import api, api_billing, control, dashboard, ids, pages
 from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
@@ -47,6 +47,7 @@ class RunningSandbox:
 
     def __init__(self, sandbox: Sandbox, port: int = 0, host: str = "127.0.0.1") -> None:
         self.sandbox = sandbox
+        self.webhook_secret: str | None = None
         self._server = make_server(host, port, create_app(sandbox), threaded=True,
                                    request_handler=_QuietHandler)
         self.port = self._server.server_port
@@ -79,8 +80,15 @@ class RunningSandbox:
 
 def run_in_thread(port: int = 0, webhook_urls=(), webhook_secret: str | None = None,
                   plans_path=None, retry_delays=DEFAULT_RETRY_DELAYS) -> RunningSandbox:
-    """Start a sandbox on 127.0.0.1 (port 0 picks a free one)."""
+    """Start a sandbox on 127.0.0.1 (port 0 picks a free one).
+
+    Every ``webhook_urls`` endpoint signs with ``webhook_secret``, or with one
+    generated secret, readable as ``handle.webhook_secret``.
+    """
     sandbox = Sandbox(plans_path=plans_path, retry_delays=retry_delays)
+    secret = webhook_secret or ids.webhook_secret()
     for url in webhook_urls:
-        sandbox.add_webhook_endpoint(url, webhook_secret)
-    return RunningSandbox(sandbox, port)
+        sandbox.add_webhook_endpoint(url, secret)
+    handle = RunningSandbox(sandbox, port)
+    handle.webhook_secret = secret
+    return handle

@@ -5,7 +5,6 @@ their whole duration so a multi-event change is never seen half done.
 """
 
 import contextvars
-import copy
 import json
 import threading
 from typing import Any, Callable, Iterable
@@ -53,6 +52,8 @@ class Store:
             name: {} for name, _ in KINDS.values()
         }
         self.invoice_numbers: dict[str, int] = {}
+        # Trialing subscriptions already sent customer.subscription.trial_will_end.
+        self.trial_notices: set[str] = set()
         # Idempotency-Key -> (request fingerprint, status, response body).
         self.replays: dict[str, tuple[str, int, str]] = {}
 
@@ -114,13 +115,13 @@ class Store:
             del self.replays[next(iter(self.replays))]
 
     def event_view(self, event: dict) -> dict:
-        view = copy.deepcopy(event)
+        view = _snapshot(event)
         view["pending_webhooks"] = self.dispatcher.pending_webhooks(event["id"])
         return view
 
     # -- lists and expansion ---------------------------------------------
     def page(self, items: list[dict], params: dict, url: str,
-             view: Callable[[dict], dict] = copy.deepcopy) -> dict:
+             view: Callable[[dict], dict] | None = None) -> dict:
         """A Stripe list object for ``items`` (already newest first)."""
         limit = params.get("limit", 10)
         start = 0
@@ -131,11 +132,12 @@ class Store:
             start = max(0, end - limit)
             items = items[:end]
         chunk = items[start:start + limit]
+        view = view or _snapshot
         return objects.list_object([view(o) for o in chunk], url,
                                    has_more=start + limit < len(items))
 
     def expand(self, obj: dict, paths: Iterable[str]) -> dict:
-        result = copy.deepcopy(obj)
+        result = _snapshot(obj)
         for path in paths:
             self._expand_path(result, path.split("."))
         return result
@@ -152,7 +154,7 @@ class Store:
         if isinstance(value, str):
             found = self.find(value)
             if found is not None:
-                value = node[head] = copy.deepcopy(found)
+                value = node[head] = _snapshot(found)
         self._expand_path(value, rest)
 
 

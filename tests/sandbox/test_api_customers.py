@@ -56,7 +56,8 @@ def test_set_default_payment_method(client, subscribed):
 def test_default_payment_method_must_exist(client, subscribed):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.update(subscribed["customer"]["id"], params={
-            "invoice_settings": {"default_payment_method": "pm_nope"}})
+            "name": "Changed", "invoice_settings": {"default_payment_method": "pm_nope"}})
+    assert client.v1.customers.retrieve(subscribed["customer"]["id"]).name is None
     assert caught.value.http_status == 400
     assert caught.value.code == "resource_missing"
     assert caught.value.param == "invoice_settings[default_payment_method]"
@@ -136,3 +137,65 @@ def test_idempotency_key_with_other_params_is_refused(client):
     client.v1.customers.create(params={"email": "i@example.com"}, options=options)
     with pytest.raises(stripe.IdempotencyError):
         client.v1.customers.create(params={"email": "j@example.com"}, options=options)
+
+
+def test_ending_before_and_bad_cursor(client):
+    ids = [client.v1.customers.create(params={"email": f"{i}@example.com"}).id
+           for i in range(4)]
+    newer = client.v1.customers.list(params={"ending_before": ids[1], "limit": 10})
+    assert [c.id for c in newer.data] == [ids[3], ids[2]]
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.customers.list(params={"starting_after": "cus_nope"})
+    assert caught.value.param == "starting_after" and caught.value.http_status == 400
+
+
+def test_concurrent_requests(sandbox):
+    import threading
+
+    errors = []
+
+    def work(n: int) -> None:
+        try:
+            client = sandbox.stripe_client()
+            for i in range(5):
+                client.v1.customers.create(params={"email": f"{n}-{i}@example.com"})
+                client.v1.customers.list(params={"limit": 3})
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == []
+    assert len(sandbox.sandbox.events("customer.created")) == 40
+    assert sandbox.sandbox.wait_for_deliveries(10)
+
+
+@pytest.mark.parametrize("path, noun, object_id", [
+    ("/v1/customers/{}", "customer", "cus_nope"),
+    ("/v1/products/{}", "product", "prod_nope"),
+    ("/v1/prices/{}", "price", "price_nope"),
+    ("/v1/checkout/sessions/{}", "checkout.session", "cs_test_nope"),
+    ("/v1/billing_portal/configurations/{}", "billing_portal.configuration", "bpc_nope"),
+    ("/v1/subscriptions/{}", "subscription", "sub_nope"),
+    ("/v1/invoices/{}", "invoice", "in_nope"),
+    ("/v1/events/{}", "event", "evt_nope"),
+    ("/v1/payment_methods/{}", "PaymentMethod", "pm_nope"),
+])
+def test_every_retrieve_answers_resource_missing(http, sandbox, path, noun, object_id):
+    reply = http.get(sandbox.url + path.format(object_id), headers=AUTH)
+    assert reply.status == 404
+    assert reply.json()["error"] == {"type": "invalid_request_error", "code": "resource_missing",
+                                     "message": f"No such {noun}: '{object_id}'"}
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/v1/customers/cus_nope"), ("DELETE", "/v1/customers/cus_nope"),
+    ("POST", "/v1/subscriptions/sub_nope"), ("DELETE", "/v1/subscriptions/sub_nope"),
+    ("POST", "/v1/billing_portal/configurations/bpc_nope"),
+])
+def test_every_change_to_a_missing_object_is_404(http, sandbox, method, path):
+    reply = http.request(method, sandbox.url + path, headers=AUTH)
+    assert reply.status == 404 and reply.json()["error"]["code"] == "resource_missing"

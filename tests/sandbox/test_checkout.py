@@ -145,3 +145,27 @@ def test_paid_session_cannot_be_paid_twice(client, http):
     reply = http.post(session.url, form={"action": "pay", "card": "4242424242424242"})
     assert reply.status == 400
     assert len(client.v1.subscriptions.list().data) == 1
+
+
+def test_open_session_expires_with_the_clock(client, sandbox, http):
+    session = new_session(client, customer_email="late@example.com")
+    reply = http.post(sandbox.url + "/_sandbox/clock/advance", body={"seconds": 25 * 3600})
+    assert [e["type"] for e in reply.json()["events"]] == ["checkout.session.expired"]
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+    page = http.get(f"{sandbox.url}/c/pay/{session.id}")
+    assert "expired" in page.text and "Pay with test card" not in page.text
+
+
+def test_expand_line_items_and_nested(client, http):
+    session = new_session(client, customer_email="x@example.com")
+    http.post(session.url, form={"action": "pay", "card": "4242424242424242"})
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": [
+        "line_items", "subscription.items.data.price.product"]})
+    item = done.line_items.data[0]
+    assert item.price.id == "price_sbx_pro" and item.quantity == 1 and item.amount_total == 2900
+    assert done.subscription["items"].data[0].price.product.name == "Pro"
+    again = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
+    assert again.line_items.data[0].id == item.id
+    cus = client.v1.customers.retrieve(done.subscription.customer, params={
+        "expand": ["subscriptions"]})
+    assert [s.id for s in cus.subscriptions.data] == [done.subscription.id]

@@ -67,3 +67,10 @@ def test_serves_until_sigterm(tmp_path):
         process.stdout.close()
         process.stderr.close()
         receiver.stop()
+
+
+def test_port_in_use_is_a_clear_error(sandbox):
+    port = sandbox.url.rsplit(":", 1)[1]
+    result = run_cli("--port", port)
+    # werkzeug reports a busy port itself and exits with status 1.
+    assert result.returncode != 0 and "in use" in result.stderr

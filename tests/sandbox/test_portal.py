@@ -28,7 +28,7 @@ def test_default_configuration_exists(client):
     configs = client.v1.billing_portal.configurations.list(params={"is_default": True})
     assert len(configs.data) == 1
     cfg = configs.data[0]
-    assert cfg.id.startswith("bpc_") and cfg.active and cfg.is_default
+    assert cfg.id == "bpc_sbx_default" and cfg.active and cfg.is_default
     assert cfg.features.subscription_cancel.enabled
     products = {p["product"] for p in cfg.features.subscription_update.products}
     assert products == {"prod_sbx_basic", "prod_sbx_pro"}
@@ -285,3 +285,33 @@ def test_deep_link_update_confirm(client, http, subscribed):
                                                          "price": "price_sbx_pro"})
     assert reply.status == 303 and reply.headers["Location"] == RETURN
     assert client.v1.subscriptions.retrieve(sub["id"])["items"].data[0].price.id == "price_sbx_pro"
+
+
+def test_configuration_events(client, sandbox):
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {
+        "invoice_history": {"enabled": True}}})
+    client.v1.billing_portal.configurations.update(cfg.id, params={"name": "renamed"})
+    created, updated = sandbox.sandbox.events()[-2:]
+    assert created["type"] == "billing_portal.configuration.created"
+    assert updated["type"] == "billing_portal.configuration.updated"
+    assert updated["data"]["previous_attributes"]["name"] is None
+
+
+def test_update_billing_details(client, sandbox, http, subscribed):
+    session = portal_session(client, subscribed["customer"]["id"])
+    page = http.get(session.url).text
+    reply = http.post(form_action(page, "details"), form={"email": "new@example.com",
+                                                          "name": "Ada L"})
+    assert reply.status == 303
+    cus = client.v1.customers.retrieve(subscribed["customer"]["id"])
+    assert cus.email == "new@example.com" and cus.name == "Ada L"
+    event = sandbox.sandbox.events("customer.updated")[-1]
+    assert event["data"]["previous_attributes"]["email"] == "ada@example.com"
+    assert http.post(form_action(page, "details"), form={"email": "nope"}).status == 400
+
+
+def test_billing_details_hidden_when_disabled(client, http, subscribed):
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {
+        "invoice_history": {"enabled": True}}})
+    session = portal_session(client, subscribed["customer"]["id"], configuration=cfg.id)
+    assert "Billing details" not in http.get(session.url).text

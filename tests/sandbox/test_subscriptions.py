@@ -199,7 +199,12 @@ def test_clock_ends_pending_cancellation(client, sandbox, http, subscribed):
 def test_clock_ends_trial(client, sandbox, http):
     created = sandbox.sandbox.create_subscription("trial@example.com", "pro", trial_days=7)
     assert created["subscription"]["status"] == "trialing"
-    types = advance(http, sandbox, 7 * 86400)
+    trial_end = created["subscription"]["trial_end"]
+    assert advance(http, sandbox, 3 * 86400) == []
+    assert advance(http, sandbox, 86400 + 60) == ["customer.subscription.trial_will_end"]
+    warning = sandbox.sandbox.events("customer.subscription.trial_will_end")[0]
+    assert warning["created"] == trial_end - 3 * 86400
+    types = advance(http, sandbox, 3 * 86400)
     assert types[0] == "customer.subscription.updated" and "invoice.paid" in types
     sub = client.v1.subscriptions.retrieve(created["subscription"]["id"])
     assert sub.status == "active"
@@ -256,3 +261,40 @@ def test_reset(client, sandbox, http, subscribed):
     assert summary["objects"]["customers"] == 0 and summary["objects"]["events"] == 0
     assert summary["prices"] == {"basic": "price_sbx_basic", "pro": "price_sbx_pro"}
     assert len(client.v1.billing_portal.configurations.list().data) == 1
+
+
+def test_canceled_subscription_keeps_taking_metadata(client, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    client.v1.subscriptions.cancel(sub_id)
+    sub = client.v1.subscriptions.update(sub_id, params={"metadata": {"note": "gone"}})
+    assert sub.metadata["note"] == "gone" and sub.status == "canceled"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.cancel(sub_id)
+
+
+def test_repeating_cancel_at_period_end_changes_nothing(client, sandbox, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    first = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    count = len(sandbox.sandbox.events())
+    again = client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
+    assert again.canceled_at == first.canceled_at
+    assert len(sandbox.sandbox.events()) == count
+
+
+def test_clock_renews_before_a_later_cancel_at(client, sandbox, http, subscribed):
+    sub_id = subscribed["subscription"]["id"]
+    end = subscribed["subscription"]["items"]["data"][0]["current_period_end"]
+    client.v1.subscriptions.update(sub_id, params={"cancel_at": end + 10 * 86400})
+    types = advance(http, sandbox, 2 * MONTH)
+    assert types.count("invoice.paid") == 1 and types[-1] == "customer.subscription.deleted"
+    sub = client.v1.subscriptions.retrieve(sub_id)
+    assert sub.status == "canceled" and sub.ended_at == end + 10 * 86400
+
+
+def test_short_trial_warning_is_dated_at_trial_start(sandbox, http):
+    created = sandbox.sandbox.create_subscription("short@example.com", "basic", trial_days=1)
+    types = advance(http, sandbox, 2 * 86400)
+    assert types[0] == "customer.subscription.trial_will_end"
+    assert types[1] == "customer.subscription.updated"
+    warning = sandbox.sandbox.events("customer.subscription.trial_will_end")[0]
+    assert warning["created"] == created["subscription"]["trial_start"]

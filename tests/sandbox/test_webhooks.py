@@ -183,3 +183,56 @@ def test_events_list_filters(sandbox):
     assert len(client.v1.events.list(params={"created": {"lte": now}, "limit": 100}).data) == 10
     first = client.v1.events.list(params={"limit": 1}).data[0]
     assert client.v1.events.retrieve(first.id).type == first.type
+
+
+def test_wait_times_out_while_deliveries_are_late(sandbox, http, receiver):
+    sandbox.sandbox.configure_delivery(delay_seconds=0.5)
+    make_events(sandbox, 1)
+    reply = http.post(sandbox.url + "/_sandbox/deliveries/wait", body={"timeout": 0.1})
+    assert reply.status == 408 and reply.json()["idle"] is False
+    assert http.post(sandbox.url + "/_sandbox/deliveries/wait", body={"timeout": 5}).status == 200
+    assert len(receiver.requests) == 1
+
+
+def test_every_endpoint_gets_every_event(sandbox, http, receiver):
+    other = Receiver(secret="whsec_other")
+    try:
+        endpoint = http.post(sandbox.url + "/_sandbox/webhook_endpoints",
+                             body={"url": other.url, "secret": other.secret}).json()
+        ids = make_events(sandbox, 2)
+        assert sandbox.sandbox.wait_for_deliveries(5)
+        assert received_ids(receiver) == ids and received_ids(other) == ids
+        listing = http.get(sandbox.url + "/_sandbox/webhook_endpoints").json()
+        assert {e["url"] for e in listing} == {receiver.url, other.url}
+        http.request("DELETE", sandbox.url + f"/_sandbox/webhook_endpoints/{endpoint['id']}")
+        make_events(sandbox, 3)
+        assert sandbox.sandbox.wait_for_deliveries(5)
+        assert len(other.requests) == 2 and len(receiver.requests) == 5
+    finally:
+        other.stop()
+
+
+def test_control_events_listing(sandbox, http, receiver):
+    receiver.statuses = [503]
+    ids = make_events(sandbox, 1)
+    assert sandbox.sandbox.wait_for_deliveries(5)
+    listed = http.get(sandbox.url + "/_sandbox/events?type=customer.created").json()["data"]
+    assert [e["id"] for e in listed] == ids
+    assert [a["status"] for a in listed[0]["attempts"]] == [503, 200]
+    assert listed[0]["delivery_success"] is True
+    assert list(listed[0]["outcome"].values()) == ["succeeded"]
+
+
+def test_run_in_thread_generates_a_shared_secret():
+    from stripe_sandbox.server import run_in_thread
+
+    other = Receiver(secret="unset")
+    try:
+        with run_in_thread(webhook_urls=[other.url]) as handle:
+            assert handle.webhook_secret.startswith("whsec_")
+            other.secret = handle.webhook_secret
+            handle.stripe_client().v1.customers.create(params={"email": "s@example.com"})
+            other.wait_for(1)
+            assert other.types() == ["customer.created"]
+    finally:
+        other.stop()
