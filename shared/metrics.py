@@ -18,7 +18,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared import inbox
+from shared import inbox, sync
+from shared.queue import billing_queue
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_OUTCOMES = ("accepted", "bad_signature", "stale", "future", "malformed", "missing",
@@ -94,9 +95,6 @@ class RedisStateCollector:
         yield from families
 
     def _state(self):
-        from shared import sync  # sync imports the models; keep this module light to import
-        from shared.queue import billing_queue
-
         yield _gauge("portal_inbox_depth", "Deliveries in the inbox stream, not yet applied.",
                      inbox.depth(self.conn))
         yield _gauge("portal_inbox_oldest_age_seconds", "Age of the oldest delivery not yet applied.",

@@ -43,7 +43,7 @@ def fetch_events(client: stripe.StripeClient, since: int, undelivered_only: bool
     if undelivered_only:
         params["delivery_success"] = False
     for event in client.v1.events.list(params=params).auto_paging_iter():
-        yield event.to_dict()
+        yield event.to_dict(for_json=True)  # decimal strings stay strings, as in a webhook body
 
 
 def not_yet_applied(events: list[dict]) -> list[dict]:

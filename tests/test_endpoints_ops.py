@@ -106,11 +106,9 @@ def test_readyz_is_503_while_the_database_is_unreachable_and_200_once_it_is_back
     switch.stop()
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.get_json()["checks"] == {
-        "redis": "ok", "database": response.get_json()["checks"]["database"],
-        "migrations": "not checked: no database",
-    }
-    assert response.get_json()["checks"]["database"].startswith("unavailable (")
+    checks = response.get_json()["checks"]
+    assert checks["database"].startswith("unavailable (")
+    assert (checks["redis"], checks["migrations"]) == ("ok", "not checked: no database")
     switch.start()
     assert client.get("/readyz").status_code == 200
 

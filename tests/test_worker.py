@@ -9,10 +9,10 @@ from rq.serializers import JSONSerializer
 
 from shared import inbox
 from shared.models import StripeEvent, Subscription, User
+from shared.queue import QUEUE_NAME
 from shared.users import create_user
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
-from worker.consumer import QUEUE_NAME
 
 
 def queue(redis_conn) -> Queue:

@@ -18,7 +18,6 @@ from shared.apply import EventApplier, Result
 from shared.inbox import Envelope
 from shared.logs import log_event
 from shared.models import StripeEvent
-from shared.queue import QUEUE_NAME  # noqa: F401  (re-exported for the worker and tests)
 
 log = logging.getLogger(__name__)
 

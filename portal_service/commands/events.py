@@ -4,13 +4,15 @@ from __future__ import annotations
 import time
 
 import click
+from flask.cli import AppGroup
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors, would
 from shared import replay
 from shared.db import database
+from shared.timeutil import from_epoch, isoformat
 
 
-@click.group("events", help="Stripe events.")
+@click.group("events", cls=AppGroup, help="Stripe events.")
 def events_group() -> None:
     pass
 
@@ -33,7 +35,8 @@ def replay_command(since: str, undelivered_only: bool, dry_run: bool) -> None:
     for event in todo:
         if not dry_run:
             replay.enqueue(redis_conn(), event)
-        click.echo(f"{would(dry_run, 'enqueue')} {event['id']} {event['type']} created={event['created']}")
+        created = isoformat(from_epoch(event["created"]))
+        click.echo(f"{would(dry_run, 'enqueue')} {event['id']} {event['type']} created {created}")
     done = len(listed) - len(todo)
     click.echo(f"replay: {len(listed)} listed, {done} already applied or ignored, "
                f"{len(todo)} {'would be enqueued' if dry_run else 'enqueued'}")

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from portal_service.commands import redis_conn, would
 from shared import failed_events
 from shared.db import database
 
 
-@click.group("failed", help="Events whose retries are exhausted (RQ's failed registry of the billing queue).")
+@click.group("failed", cls=AppGroup, help="Events whose retries are exhausted (RQ's failed registry of the billing queue).")
 def failed_group() -> None:
     pass
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import click
+from flask.cli import AppGroup
 
 from portal_service.commands import settings, stripe_client, stripe_errors
 from shared import portal_config, stored_settings
@@ -12,7 +13,7 @@ from shared.db import database
 FILE = click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 
 
-@click.group("portal-config", help="Customer Portal configuration (TOML or YAML, Stripe's field names).")
+@click.group("portal-config", cls=AppGroup, help="Customer Portal configuration (TOML or YAML, Stripe's field names).")
 def portal_config_group() -> None:
     pass
 

@@ -5,14 +5,14 @@ import time
 from collections import Counter
 
 import click
+from flask.cli import with_appcontext
 import redis
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
 from shared import sync
 from shared.db import database
 from shared.errors import EventError
-
-NOTEWORTHY = (sync.CREATED, sync.CHANGED)
+from shared.stripe_objects import id_of
 
 
 @click.command("sync", help="Bring subscription rows up to date with Stripe (all statuses), "
@@ -20,6 +20,7 @@ NOTEWORTHY = (sync.CREATED, sync.CHANGED)
                "and kept (the database already holds a newer state than the fetch).")
 @click.option("--customer", metavar="CUS", help="Only this Stripe customer's subscriptions.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+@with_appcontext
 def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
     with database.connection_context(), stripe_errors():
@@ -39,8 +40,10 @@ def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
     except EventError as exc:
         click.echo(f"invalid {obj.get('id')}: {exc}", err=True)
         return "invalid"
-    if result.outcome in NOTEWORTHY:
-        verb = f"would be {result.outcome}" if dry_run else result.outcome
+    verb = f"would be {result.outcome}" if dry_run else result.outcome
+    if result.outcome == sync.CREATED:
+        click.echo(f"{result.subscription_id} {verb}: customer {id_of(obj.get('customer'))}, status {obj.get('status')}")
+    elif result.outcome == sync.CHANGED:
         click.echo(f"{result.subscription_id} {verb}: {', '.join(result.fields)}")
     return result.outcome
 

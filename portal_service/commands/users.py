@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask.cli import AppGroup
 from flask import current_app
 
 from portal_service.commands import settings
@@ -12,7 +13,7 @@ from shared.db import database
 from shared.users import AccountError, create_user, find_by_email
 
 
-@click.group("user", help="Accounts.")
+@click.group("user", cls=AppGroup, help="Accounts.")
 def user_group() -> None:
     pass
 
@@ -41,4 +42,5 @@ def show_command(email: str) -> None:
         if user is None:
             raise click.ClickException(f"no user with email {email!r}")
         status = billing_status(user, settings().past_due_grace_days)
-    click.echo(current_app.json.dumps(status))
+    # Built as the API builds its response, so the text is byte for byte the same.
+    click.echo(current_app.json.response(status).get_data(as_text=True), nl=False)
