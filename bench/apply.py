@@ -6,6 +6,7 @@ once the stream is empty and the ledger holds every event.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from bench import mix
 from bench.procs import BIN, base_env, peak_rss_mb, spawn, stop
 from shared import inbox, migrations
 from shared.db import database, init_database
-from shared.models import StripeEvent, User
+from shared.models import StripeEvent, Subscription, User
 from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url, wait_for
 from worker.consumer import QUEUE_NAME
 
@@ -92,6 +93,20 @@ def ledger_outcomes() -> dict:
         return outcomes
 
 
+def state_digest() -> str:
+    """A hash of every subscription's final state and of the user links.
+
+    More workers apply more events out of order (so more are ignored as
+    stale), but the state they leave must be the same as one worker's.
+    """
+    with database.connection_context():
+        subs = Subscription.select(Subscription.id, Subscription.status, Subscription.quantity,
+                                   Subscription.version_created, Subscription.latest_invoice_id,
+                                   Subscription.invoice_version_created).order_by(Subscription.id).tuples()
+        users = User.select(User.id, User.stripe_customer_id).order_by(User.id).tuples()
+        return hashlib.sha256(repr((list(subs), list(users))).encode()).hexdigest()[:12]
+
+
 def start_workers(count: int, env: dict, workdir: Path, conn: redis.Redis, tag: str) -> list:
     processes = [spawn([str(BIN / "python"), "-m", "worker", "--name", f"bench-{tag}-{n}"], env,
                        workdir / f"worker-{tag}-{n}.log") for n in range(count)]
@@ -144,13 +159,13 @@ def run_one(backend: str, workers: int, events: mix.Mix, plan: ApplyPlan, workdi
         finally:
             for process in processes:
                 stop(process)
-        outcomes = ledger_outcomes()
+        outcomes, digest = ledger_outcomes(), state_digest()
     return {
         "backend": backend, "workers": workers, "deliveries": len(events.deliveries),
         "unique_events": events.unique_ids, "seconds": round(seconds, 2), "fill_seconds": round(filled, 2),
         "events_per_s": round(len(events.deliveries) / seconds, 1), "ledger": outcomes,
         "drained": sum(outcomes.values()) == events.unique_ids and conn.xlen(inbox.STREAM_KEY) == 0,
-        "rq_leftovers": rq_leftovers(conn), "peak_rss_mb": rss,
+        "rq_leftovers": rq_leftovers(conn), "peak_rss_mb": rss, "state_digest": digest,
     }
 
 

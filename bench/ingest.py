@@ -8,6 +8,7 @@ that were answered 2xx plus those still in flight when wrk stopped.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -103,7 +104,12 @@ def check_stream(result: dict, pool_ids: list[str], new_ids: list[str]) -> dict:
 def load_round(target: str, server: Gunicorn, plan, workdir, conn, seconds, state) -> dict:
     pool = workdir / f"pool-{target}-{state['n']}.txt"
     ids = write_pool(pool, plan.pool_per_second * seconds, f"{state['n']:02d}")
+    cpu_before, load_before = server.cpu_seconds(), os.getloadavg()[0]
     result = run_wrk(server.port, plan, pool, seconds)
+    # Server CPU per answered request: unlike req/s, it barely moves when
+    # other tenants of a shared box take cores away.
+    result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu_before) / max(result["responses"], 1)
+    result["load_avg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     pool.unlink()
     if target == "webhook":
         settle(conn)
@@ -119,12 +125,14 @@ def summarize(rounds: list[dict]) -> dict:
         "rps": round(median("rps"), 1),
         "p50_ms": round(median("p50_us") / 1000, 2),
         "p99_ms": round(median("p99_us") / 1000, 2),
+        "cpu_ms_per_request": round(median("cpu_ms_per_request"), 3),
         "requests": sum(r["requests"] for r in rounds),
         "non2xx": sum(r["non2xx"] for r in rounds),
         "socket_errors": sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
                              for r in rounds),
         "repeats": sum(r["repeats"] for r in rounds),
         "rounds_rps": [r["rps"] for r in rounds],
+        "rounds_load_avg": [r["load_avg"] for r in rounds],
     }
 
 
@@ -161,6 +169,7 @@ def _measure(servers, plan, workdir, conn) -> dict:
             rounds[target].append(load_round(target, servers[target], plan, workdir, conn, plan.seconds, state))
     report = {target: summarize(results) for target, results in rounds.items()}
     report["ratio"] = round(report["webhook"]["rps"] / report["bare"]["rps"], 3)
+    report["cpu_ratio"] = round(report["bare"]["cpu_ms_per_request"] / report["webhook"]["cpu_ms_per_request"], 3)
     report["paired_ratios"] = [round(w["rps"] / b["rps"], 3) for w, b in zip(rounds["webhook"], rounds["bare"])]
     report["stream_checks"] = [r["stream"] for r in rounds["webhook"]]
     report["stream_ok"] = all(check["ok"] for check in report["stream_checks"])

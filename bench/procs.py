@@ -76,6 +76,14 @@ class Gunicorn:
         master = round(peak_rss_mb(self.process.pid), 1)
         return {"master_mb": master, "workers_mb": workers, "total_mb": round(master + sum(workers), 1)}
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the master and its workers (user + system)."""
+        total = 0.0
+        for proc in [psutil.Process(self.process.pid), *self._children()]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         stop(self.process)
 
