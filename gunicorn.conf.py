@@ -1,15 +1,31 @@
-"""Gunicorn settings for the web process; production and bench/ both use them.
+"""Gunicorn settings for the web process (the Procfile and docker-compose load this file).
 
-Sync workers: the webhook does CPU work (HMAC, JSON) and one short Redis
-round trip, so threads or async buy little and would share one GIL. Two
-workers per core (the default) keep a core busy while its other worker
-waits on Redis or the socket; docs/benchmarks.md has the measurements.
+PORT and WEB_CONCURRENCY are the platform conventions; PROMETHEUS_MULTIPROC_DIR,
+when set, is where every worker process keeps its metrics for /metrics to add up.
 """
 import multiprocessing
 import os
+import shutil
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count())
-worker_class = "sync"
-timeout = 30  # a stuck request is killed well before Stripe gives up on it
-graceful_timeout = 30
+bind = f"0.0.0.0:{os.environ.get('PORT') or 8000}"
+# Sync workers, two per core: the webhook is CPU work plus one Redis round
+# trip, so a second worker per core runs while the first waits on Redis or
+# its socket; on 2 cores -w 4 beat -w 2 clearly (docs/benchmarks.md).
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2)
+worker_tmp_dir = "/dev/shm"  # heartbeat files in memory: a slow disk must not get workers killed
+
+
+def on_starting(server):
+    """Start metrics from empty: files of a previous run would be counted again."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A dead worker's gauges must not be reported as live (its counters still add up)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

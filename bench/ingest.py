@@ -141,7 +141,9 @@ def run_ingest(workdir: Path, plan: IngestPlan) -> dict:
     redis_server = RedisServer(workdir / "redis-ingest").start()
     env = base_env(SECRET_KEY="bench-secret-key-long-enough-for-production-use", APP_ENV="production",
                    DATABASE_URL=f"sqlite:///{workdir / 'ingest.db'}", REDIS_URL=redis_server.url,
-                   STRIPE_SECRET_KEY="sk_test_bench", STRIPE_WEBHOOK_SECRET=SECRET, LOG_LEVEL="INFO")
+                   STRIPE_SECRET_KEY="sk_test_bench", STRIPE_WEBHOOK_SECRET=SECRET, LOG_LEVEL="INFO",
+                   # as docker-compose runs the web: metrics shared by the gunicorn workers
+                   PROMETHEUS_MULTIPROC_DIR=workdir / "prometheus")
     servers = {
         "bare": Gunicorn("bench.bare_app:app", free_port(), plan.workers, env, workdir / "gunicorn-bare.log"),
         "webhook": Gunicorn("portal_service:create_app()", free_port(), plan.workers, env,

@@ -47,6 +47,6 @@ def _version(name: str) -> str:
 
 
 def _redis_server() -> str:
-    from tests.services import redis_server_binary
+    from devrun.redis_server import redis_server_binary
 
     return redis_server_binary()

@@ -62,9 +62,10 @@ def register_database(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, webhooks
+    from portal_service import auth, billing_api, ops, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing_api.bp)
 

@@ -34,7 +34,10 @@ def db_status():
 
 
 def init_app(app: Flask) -> None:
+    from portal_service import commands
+
     app.cli.add_command(db_group)
+    commands.register(app)
 
 
 def _create_app():

@@ -11,10 +11,11 @@ import time
 
 import redis
 from flask import Blueprint, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal_service.extensions import csrf
 from portal_service.signature import SignatureError, verify
-from shared import inbox
+from shared import inbox, metrics
 from shared.logs import log_fields
 
 bp = Blueprint("webhooks", __name__)
@@ -34,15 +35,17 @@ def parse_event(body: bytes) -> tuple[str, str]:
     if not isinstance(event, dict):
         raise NotAnEvent("Body is not a Stripe event")
     event_id, event_type = event.get("id"), event.get("type")
-    data = event.get("data")
     if not (isinstance(event_id, str) and event_id.startswith("evt_") and isinstance(event_type, str)):
         raise NotAnEvent("Body is not a Stripe event: it needs an evt_ id and a type")
-    if not isinstance(event.get("created"), int) or not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+    data = event.get("data")
+    has_object = isinstance(data, dict) and isinstance(data.get("object"), dict)
+    if not isinstance(event.get("created"), int) or not has_object:
         raise NotAnEvent("Body is not a Stripe event: it needs created and data.object")
     return event_id, event_type
 
 
 def refuse(reason: str, message: str, status: int = 400):
+    metrics.count_webhook(reason)
     log_fields(log, "webhook refused", logging.WARNING, outcome=reason, status=status)
     return {"error": message}, status
 
@@ -51,7 +54,11 @@ def refuse(reason: str, message: str, status: int = 400):
 @csrf.exempt
 def stripe_webhook():
     settings = current_app.config["SETTINGS"]
-    body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
+    try:
+        body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
+    except RequestEntityTooLarge:
+        metrics.count_webhook("too_large")
+        raise  # answered 413 by the one error handler
     try:
         verify(body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets,
                settings.webhook_tolerance_seconds, time.time())
@@ -64,10 +71,14 @@ def stripe_webhook():
 
 
 def enqueue(event_id: str, event_type: str, body: bytes):
+    started = time.perf_counter()
     try:
         inbox.push(current_app.extensions["redis"], event_id, event_type, body)
     except redis.RedisError as exc:
+        metrics.count_webhook("redis_unavailable")
         log_fields(log, "webhook not queued", logging.ERROR, event_id=event_id, error=type(exc).__name__)
         return {"error": "Queue unavailable; retry later"}, 503
+    metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+    metrics.count_webhook("accepted")
     log_fields(log, "webhook accepted", event_id=event_id, event_type=event_type)
     return {"received": True, "id": event_id}, 200

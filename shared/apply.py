@@ -1,8 +1,11 @@
 """Apply a batch of webhook deliveries to the database, idempotently.
 
-One transaction per batch (cheap on both backends), one savepoint per event
-(so one bad event does not undo its neighbours), the ledger row written with
-the state it changes. Tie-break fetches from Stripe happen before the write
+One transaction per batch (cheap on both backends): the batch's subscription
+rows and ledger rows are created and locked in bulk, in one sorted order
+(no deadlocks between workers); each event then runs in a savepoint, so one
+bad event does not undo its neighbours (subscription changes are made in
+memory after validation, other writes in a savepoint); changed rows and
+ledger outcomes are written back in bulk, in the same transaction. Tie-break fetches from Stripe happen before the write
 transaction, coalesced to one per subscription per batch, so no lock is held
 across a network call in the common case.
 """
@@ -17,10 +20,10 @@ import peewee
 import stripe
 
 from shared import ledger
-from shared.db import database, write_transaction
+from shared.db import write_transaction
 from shared.errors import EventError
 from shared.events import SUBSCRIPTION_EVENTS, Event
-from shared.handlers import handle, lock_target
+from shared.handlers import handle, lock_batch
 from shared.inbox import Envelope
 from shared.models import StripeEvent, Subscription
 from shared.ordering import Decision, decide
@@ -120,27 +123,27 @@ class EventApplier:
                 time.sleep(0.05 * attempt)
 
     def _write(self, events, fetcher):
-        results, failures = [], []
+        results, applied, failures = [], [], []
         with write_transaction():
+            rows = lock_batch(events)
+            done = ledger.claim_all(events)
             for event in events:
+                if event.id in done:
+                    results.append(_result(event, DUPLICATE))
+                    continue
                 try:
-                    results.append(self._apply_one(event, fetcher))
-                except EVENT_ERRORS as exc:
+                    applied.append((event, handle(event, rows, fetcher)))
+                except EVENT_ERRORS as exc:  # this event alone fails; its changes were not made
                     failures.append((event, _describe(exc)))
+            rows.flush()
+            ledger.finish_all(applied)
+        results += [self._applied_result(event, effect) for event, effect in applied]
         for event, error in failures:
-            envelope = event.envelope
-            ledger.record_failure(event.id, event.type, event.created, envelope.received_at, error)
+            ledger.record_failure(event.id, event.type, event.created, event.envelope.received_at, error)
             results.append(_result(event, StripeEvent.FAILED, error=error))
         return results
 
-    def _apply_one(self, event: Event, fetcher) -> Result:
-        with database.atomic():  # a savepoint: this event alone rolls back
-            row = lock_target(event)
-            claimed = ledger.claim(event)
-            if claimed is None:
-                return _result(event, DUPLICATE)
-            effect = handle(event, row, fetcher)
-            ledger.finish(claimed, effect.outcome, effect.note)
+    def _applied_result(self, event: Event, effect) -> Result:
         lag = max(0.0, self.clock() - event.envelope.received_at)
         return _result(event, effect.outcome, note=effect.note, lag=lag)
 

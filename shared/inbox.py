@@ -70,3 +70,16 @@ def ensure_group(conn: redis.Redis) -> None:
 def depth(conn: redis.Redis) -> int:
     """Deliveries not yet applied: the stream holds only those."""
     return int(conn.xlen(STREAM_KEY))
+
+
+def oldest_age(conn: redis.Redis, now: float) -> float:
+    """Seconds since the oldest delivery not yet applied was added (0 when empty).
+
+    Applied entries are deleted, so the first entry is the oldest waiting one;
+    its id starts with the millisecond Redis added it.
+    """
+    first = conn.xrange(STREAM_KEY, count=1)
+    if not first:
+        return 0.0
+    entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else first[0][0]
+    return max(0.0, now - int(entry_id.split("-")[0]) / 1000)

@@ -1,6 +1,8 @@
 """The event ledger: which Stripe events were applied, ignored or failed."""
 from __future__ import annotations
 
+from peewee import EXCLUDED
+
 from shared.db import database, is_postgres
 from shared.models import StripeEvent
 from shared.timeutil import from_epoch, utcnow
@@ -19,31 +21,46 @@ def done_ids(event_ids: list[str]) -> set[str]:
     return {row.id for row in query}
 
 
-def claim(event) -> StripeEvent | None:
-    """Lock the event's ledger row, creating it; None if it is already done."""
-    StripeEvent.insert(
-        id=event.id,
-        type=event.type,
-        created=event.created,
-        customer_id=event.customer_id,
-        received_at=from_epoch(event.envelope.received_at) or utcnow(),
-        outcome=PENDING,
-    ).on_conflict_ignore().execute()
-    query = StripeEvent.select().where(StripeEvent.id == event.id)
+def claim_all(events) -> set[str]:
+    """Create and lock the batch's ledger rows, in id order; return the ids already done."""
+    ordered = sorted(events, key=lambda event: event.id)
+    StripeEvent.insert_many([_pending_row(event) for event in ordered]).on_conflict_ignore().execute()
+    query = StripeEvent.select(StripeEvent.id, StripeEvent.outcome).where(
+        StripeEvent.id.in_([event.id for event in ordered])
+    ).order_by(StripeEvent.id)
     if is_postgres():
         query = query.for_update()
-    row = query.get()
-    return None if row.outcome in DONE else row
+    return {row.id for row in query if row.outcome in DONE}
 
 
-def finish(row: StripeEvent, outcome: str, note: str | None) -> None:
-    StripeEvent.update(
-        outcome=outcome,
-        note=note,
-        error=None,
-        processed_at=utcnow(),
-        attempts=StripeEvent.attempts + 1,
-    ).where(StripeEvent.id == row.id).execute()
+def _pending_row(event) -> dict:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created": event.created,
+        "customer_id": event.customer_id,
+        "received_at": from_epoch(event.envelope.received_at) or utcnow(),
+        "outcome": PENDING,
+    }
+
+
+def finish_all(outcomes) -> None:
+    """Record each (event, effect) of the batch in one statement."""
+    if not outcomes:
+        return
+    now = utcnow()
+    rows = [{**_pending_row(event), "outcome": effect.outcome, "note": effect.note, "processed_at": now,
+             "attempts": 1} for event, effect in outcomes]
+    StripeEvent.insert_many(rows).on_conflict(
+        conflict_target=[StripeEvent.id],
+        update={
+            StripeEvent.outcome: EXCLUDED.outcome,
+            StripeEvent.note: EXCLUDED.note,
+            StripeEvent.error: None,
+            StripeEvent.processed_at: EXCLUDED.processed_at,
+            StripeEvent.attempts: StripeEvent.attempts + 1,
+        },
+    ).execute()
 
 
 def record_failure(event_id: str, event_type: str, created: int, received_at: float, error: str) -> None:

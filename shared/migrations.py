@@ -16,8 +16,13 @@ def _initial_schema() -> None:
     database.create_tables(models.ALL_MODELS, safe=True)
 
 
+def _settings_table() -> None:
+    database.create_tables([models.Setting], safe=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "users, subscriptions and the event ledger", _initial_schema),
+    (2, "settings recorded by operator commands", _settings_table),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

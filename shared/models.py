@@ -85,4 +85,12 @@ class SchemaMigration(BaseModel):
     applied_at = DateTimeField(default=utcnow)
 
 
-ALL_MODELS = (User, Subscription, StripeEvent)
+class Setting(BaseModel):
+    """Values an operator command records for both processes to read (migration 2)."""
+
+    key = CharField(primary_key=True, max_length=100)
+    value = TextField()
+    updated_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1

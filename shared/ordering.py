@@ -32,3 +32,15 @@ def decide(created: int, version_created: int, fetched_at: float | None) -> Deci
     if created < version_created:
         return Decision.STALE
     return Decision.TIE
+
+
+def fetch_supersedes(version_created: int, stored_fetched_at: float | None, fetched_at: float) -> bool:
+    """May an object fetched at ``fetched_at`` replace the stored state?
+
+    Only when the fetch is surely newer than both what the stored state came
+    from: the event snapshot it holds (which must be covered by the fetch) and
+    any earlier fetch. Within the clock margin we cannot tell, so the stored
+    state is kept: the next event or fetch settles it.
+    """
+    newer_than_event = is_covered_by_fetch(version_created, fetched_at)
+    return newer_than_event and (stored_fetched_at is None or stored_fetched_at <= fetched_at)

@@ -36,6 +36,8 @@ class Settings:
     portal_configuration_id: str | None = None
     portal_locale: str | None = None
     log_level: str = "INFO"
+    metrics_token: str | None = None
+    worker_metrics_port: int = 0
 
     @property
     def is_development(self) -> bool:
@@ -65,6 +67,8 @@ class Settings:
             portal_configuration_id=reader.text("PORTAL_CONFIGURATION_ID", None),
             portal_locale=reader.text("PORTAL_LOCALE", None),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+            metrics_token=reader.text("METRICS_TOKEN", None),
+            worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 0),
         )
         settings.check()
         return settings

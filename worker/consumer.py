@@ -13,15 +13,15 @@ import time
 import redis
 from rq import Queue, Retry
 
-from shared import inbox
+from shared import inbox, metrics
 from shared.apply import EventApplier, Result
 from shared.inbox import Envelope
 from shared.logs import log_event
 from shared.models import StripeEvent
+from shared.queue import QUEUE_NAME  # noqa: F401  (re-exported for the worker and tests)
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "billing"
 RETRY_INTERVALS = [10, 30, 120, 600, 1800]  # seconds; RQ's scheduler runs them
 FAILED_TTL = 30 * 24 * 3600  # keep final failures for a month, like Stripe's events
 
@@ -65,6 +65,7 @@ class InboxConsumer:
         elapsed = (time.monotonic() - started) / max(len(results), 1)
         for result in results:
             log_event(result, elapsed)
+            metrics.count_event(result)
         return results
 
     def _read_group(self, start: str, block_ms: int | None):

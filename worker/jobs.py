@@ -2,6 +2,7 @@
 let exceptions propagate so RQ retries them and keeps the final failure."""
 from __future__ import annotations
 
+from shared import metrics
 from shared.apply import DUPLICATE
 from shared.db import database
 from shared.errors import EventError
@@ -15,6 +16,7 @@ def apply_event(envelope: dict) -> str:
     ctx = context.current()
     database.connect(reuse_if_open=True)
     [result] = ctx.applier.apply_batch([Envelope.from_job_arg(envelope)])
+    metrics.count_event(result)
     if result.outcome == StripeEvent.FAILED:
         raise EventError(result.error)
     return result.outcome if result.outcome != DUPLICATE else "already applied"

@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import argparse
 
-from rq import Queue
 from rq.serializers import JSONSerializer
 
 from shared.db import database
 from shared.logs import configure_logging
+from shared.queue import billing_queue
+from shared.redis_conn import connect_redis
 from shared.settings import Settings
-from worker import context
+from worker import context, health, metrics_server
 from worker.billing_worker import BillingWorker
-from worker.consumer import QUEUE_NAME, InboxConsumer
+from worker.consumer import InboxConsumer
 
 
 def build_worker(ctx: context.WorkerContext, name: str | None = None) -> BillingWorker:
-    # JSON on both sides: whoever can write to Redis must not run code here.
-    queue = Queue(QUEUE_NAME, connection=ctx.redis, serializer=JSONSerializer)
+    queue = billing_queue(ctx.redis)
     worker = BillingWorker([queue], connection=ctx.redis, serializer=JSONSerializer, name=name)
     consumer = InboxConsumer(
         ctx.redis,
@@ -38,10 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--burst", action="store_true", help="drain what is queued, then exit")
     parser.add_argument("--name", help="worker name (default: generated, unique)")
+    parser.add_argument("--healthcheck", action="store_true",
+                        help="exit 0 if a worker on this host sent a heartbeat in the last minute, else 1")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.healthcheck:
+        return 0 if health.healthy(connect_redis(settings.redis_url, timeout=5)) else 1
     configure_logging(settings.log_level)
+    if settings.worker_metrics_port:
+        metrics_server.serve(settings.worker_metrics_port, settings.metrics_token)
     ctx = context.build_context(settings)
     context.install(ctx)
     database.connect(reuse_if_open=True)

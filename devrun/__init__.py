@@ -1,0 +1,1 @@
+"""The one-command development run: sandbox (or Stripe), Redis, web and worker."""

@@ -1,0 +1,5 @@
+import sys
+
+from devrun.runner import main
+
+sys.exit(main())

@@ -1,0 +1,141 @@
+"""Start the whole service for development with one command.
+
+Without a real Stripe key it starts the offline Stripe sandbox and points the
+service at it; with ``STRIPE_SECRET_KEY`` (a real test key) and no
+``STRIPE_API_BASE`` in ``.env`` it talks to Stripe. It starts a Redis of its
+own unless ``REDIS_URL`` is set, migrates the SQLite database, creates a demo
+user, then runs the Procfile's processes under honcho until Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devrun.dotenv import read_dotenv
+from devrun.redis_server import LocalRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password"
+BIN = Path(sys.executable).parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    VAR.mkdir(exist_ok=True)
+    env = build_env(args)
+    redis = None
+    if not env.get("REDIS_URL"):
+        redis = LocalRedis(VAR / "redis", append_only=True).start()
+        env["REDIS_URL"] = redis.url
+    try:
+        prepare_database(env)
+        procfile = write_procfile(env, args)
+        print_banner(env, args)
+        return run_honcho(procfile, env)
+    finally:
+        if redis:
+            redis.stop()
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="scripts/run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)), help="web port (5000)")
+    parser.add_argument("--sandbox-port", type=int, default=12111, help="Stripe sandbox port (12111)")
+    return parser.parse_args(argv)
+
+
+def uses_sandbox(env: dict) -> bool:
+    key = env.get("STRIPE_SECRET_KEY", "")
+    return not key or bool(env.get("STRIPE_API_BASE")) or key.startswith("sk_test_sandbox")
+
+
+def build_env(args) -> dict:
+    env = {**read_dotenv(ROOT / ".env"), **os.environ}
+    local = dev_secrets()
+    env.setdefault("SECRET_KEY", local["secret_key"])
+    env.setdefault("APP_ENV", "development")
+    env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'portal.db'}")
+    env.setdefault("BILLING_PLANS", "basic,pro")
+    env["APP_BASE_URL"] = f"http://127.0.0.1:{args.port}"
+    env["PORT"] = str(args.port)
+    env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{args.port} --workers 2"
+    if uses_sandbox(env):
+        env["STRIPE_SECRET_KEY"] = "sk_test_sandbox"
+        env["STRIPE_API_BASE"] = f"http://127.0.0.1:{args.sandbox_port}"
+        env["STRIPE_WEBHOOK_SECRET"] = local["webhook_secret"]
+    elif not env.get("STRIPE_WEBHOOK_SECRET"):
+        sys.exit("STRIPE_WEBHOOK_SECRET is missing: run `stripe listen --forward-to "
+                 f"localhost:{args.port}/api/webhooks/stripe` and put the whsec_... it prints in .env")
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def dev_secrets() -> dict:
+    """A secret key and webhook secret made once per checkout, kept in var/."""
+    path = VAR / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {"secret_key": secrets.token_urlsafe(48), "webhook_secret": "whsec_" + secrets.token_hex(24)}
+    path.write_text(json.dumps(values))
+    path.chmod(0o600)
+    return values
+
+
+def prepare_database(env: dict) -> None:
+    cli = str(BIN / "portal-service")
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    shown = subprocess.run([cli, "user", "show", DEMO_EMAIL], env=env, cwd=ROOT, capture_output=True)
+    if shown.returncode != 0:
+        subprocess.run([cli, "user", "create", DEMO_EMAIL, "--password-stdin"], env=env, cwd=ROOT, check=True,
+                       input=DEMO_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
+
+
+def write_procfile(env: dict, args) -> Path:
+    """The Procfile's processes (without the release phase), plus the sandbox."""
+    lines = [line for line in (ROOT / "Procfile").read_text().splitlines()
+             if line.strip() and not line.startswith("release:")]
+    if uses_sandbox(env):
+        lines.append(
+            f"sandbox: python -m stripe_sandbox --port {args.sandbox_port} "
+            f"--webhook-url http://127.0.0.1:{args.port}/api/webhooks/stripe "
+            f"--webhook-secret {env['STRIPE_WEBHOOK_SECRET']}"
+        )
+    path = VAR / "Procfile.dev"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def print_banner(env: dict, args) -> None:
+    stripe_line = (f"Stripe sandbox (offline, not Stripe): {env['STRIPE_API_BASE']}"
+                   if uses_sandbox(env) else "Stripe: your test account (forward webhooks with `stripe listen`)")
+    print(
+        "\n"
+        f"  Billing portal running: http://127.0.0.1:{args.port}/\n"
+        f"  Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  {stripe_line}\n"
+        "  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def run_honcho(procfile: Path, env: dict) -> int:
+    """Run the processes until honcho ends; Ctrl-C or SIGTERM stops them all."""
+    command = [str(BIN / "honcho"), "start", "-f", str(procfile), "-d", str(ROOT), "--no-prefix"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+
+    def forward(signum, frame):
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return process.wait()

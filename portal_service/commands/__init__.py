@@ -1,0 +1,47 @@
+"""Operator commands, one module per group; ``register`` adds them to the Flask CLI."""
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import click
+import stripe
+from flask import Flask, current_app
+
+
+def register(app: Flask) -> None:
+    from portal_service.commands import events, failed, portal_config, sync, users
+
+    for command in (sync.sync_command, events.events_group, failed.failed_group,
+                    portal_config.portal_config_group, users.user_group):
+        app.cli.add_command(command)
+
+
+def settings():
+    return current_app.config["SETTINGS"]
+
+
+def stripe_client() -> stripe.StripeClient:
+    return current_app.extensions["stripe"]
+
+
+def redis_conn():
+    return current_app.extensions["redis"]
+
+
+def progress(iterable, label: str, length: int | None = None):
+    """A progress bar on stderr, so that stdout stays the command's answer."""
+    return click.progressbar(iterable, length=length, label=label, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def stripe_errors():
+    """A Stripe API error ends the command with Stripe's message, not a traceback."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        raise click.ClickException(f"Stripe: {exc.user_message or exc}") from None
+
+
+def would(dry_run: bool, verb: str) -> str:
+    return f"would {verb}" if dry_run else verb

@@ -1,0 +1,39 @@
+"""``events replay``: enqueue the events Stripe holds that the ledger has not applied."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors, would
+from shared import replay
+from shared.db import database
+
+
+@click.group("events", help="Stripe events.")
+def events_group() -> None:
+    pass
+
+
+@events_group.command("replay", help="List Stripe's events since a time and put those the ledger has "
+                      "not applied or ignored into the webhook inbox, oldest first. Stripe keeps 30 days.")
+@click.option("--since", required=True, metavar="WHEN", help="ISO 8601 time (UTC if no offset) or 3d, 12h, 30m, 2w.")
+@click.option("--undelivered-only", is_flag=True, help="Only events Stripe failed to deliver (delivery_success=false).")
+@click.option("--dry-run", is_flag=True, help="List the events that would be enqueued; enqueue nothing.")
+def replay_command(since: str, undelivered_only: bool, dry_run: bool) -> None:
+    try:
+        since_epoch = replay.parse_since(since, time.time())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with stripe_errors(), progress(replay.fetch_events(stripe_client(), since_epoch, undelivered_only),
+                                   "events") as bar:
+        listed = list(bar)
+    with database.connection_context():
+        todo = replay.not_yet_applied(listed)
+    for event in todo:
+        if not dry_run:
+            replay.enqueue(redis_conn(), event)
+        click.echo(f"{would(dry_run, 'enqueue')} {event['id']} {event['type']} created={event['created']}")
+    done = len(listed) - len(todo)
+    click.echo(f"replay: {len(listed)} listed, {done} already applied or ignored, "
+               f"{len(todo)} {'would be enqueued' if dry_run else 'enqueued'}")

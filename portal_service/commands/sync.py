@@ -1,0 +1,60 @@
+"""``sync``: repair drift between Stripe's subscriptions and the database."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import click
+import redis
+
+from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
+from shared import sync
+from shared.db import database
+from shared.errors import EventError
+
+NOTEWORTHY = (sync.CREATED, sync.CHANGED)
+
+
+@click.command("sync", help="Bring subscription rows up to date with Stripe (all statuses), "
+               "through the worker's own ordering rule. Reports rows created, changed, unchanged, "
+               "and kept (the database already holds a newer state than the fetch).")
+@click.option("--customer", metavar="CUS", help="Only this Stripe customer's subscriptions.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
+def sync_command(customer: str | None, dry_run: bool) -> None:
+    counts: Counter = Counter()
+    with database.connection_context(), stripe_errors():
+        with progress(sync.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
+            for obj, fetched_at in bar:
+                counts[_reconcile(obj, fetched_at, dry_run)] += 1
+    if not dry_run:
+        _record(counts)
+    click.echo(_summary(counts, dry_run))
+    if counts["invalid"]:
+        raise SystemExit(1)
+
+
+def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
+    try:
+        result = sync.reconcile(obj, fetched_at, dry_run)
+    except EventError as exc:
+        click.echo(f"invalid {obj.get('id')}: {exc}", err=True)
+        return "invalid"
+    if result.outcome in NOTEWORTHY:
+        verb = f"would be {result.outcome}" if dry_run else result.outcome
+        click.echo(f"{result.subscription_id} {verb}: {', '.join(result.fields)}")
+    return result.outcome
+
+
+def _record(counts: Counter) -> None:
+    try:
+        sync.record_run(redis_conn(), counts, time.time())
+    except redis.RedisError as exc:
+        click.echo(f"warning: the run's counts were not recorded for /metrics ({type(exc).__name__})", err=True)
+
+
+def _summary(counts: Counter, dry_run: bool) -> str:
+    parts = [f"{counts[outcome]} {outcome}" for outcome in sync.OUTCOMES]
+    if counts["invalid"]:
+        parts.append(f"{counts['invalid']} invalid")
+    tail = " (dry run: nothing written)" if dry_run else ""
+    return f"sync: {sum(counts.values())} subscriptions: " + ", ".join(parts) + tail

@@ -1,0 +1,44 @@
+"""``user create|show``: accounts, from the command line."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+
+from portal_service.commands import settings
+from shared.billing_status import billing_status
+from shared.db import database
+from shared.users import AccountError, create_user, find_by_email
+
+
+@click.group("user", help="Accounts.")
+def user_group() -> None:
+    pass
+
+
+@user_group.command("create", help="Create an account (the password is asked for, or read from stdin).")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def create_command(email: str, password_stdin: bool) -> None:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with database.connection_context():
+            user = create_user(email, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created user {user.id} {user.email}")
+
+
+@user_group.command("show", help="Print the user's billing status: the JSON of /api/billing/status.")
+@click.argument("email")
+def show_command(email: str) -> None:
+    with database.connection_context():
+        user = find_by_email(email)
+        if user is None:
+            raise click.ClickException(f"no user with email {email!r}")
+        status = billing_status(user, settings().past_due_grace_days)
+    click.echo(current_app.json.dumps(status))

@@ -1,0 +1,32 @@
+"""Probes and metrics for the platform: /healthz, /readyz, /metrics."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from shared import metrics
+from shared.readiness import readiness
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process answers: nothing else is checked, so a Redis outage never restarts the web."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    checks = readiness(current_app.extensions["redis"])
+    ready = all(value == "ok" for value in checks.values())
+    return {"ready": ready, "checks": checks}, 200 if ready else 503
+
+
+@bp.get("/metrics")
+def scrape():
+    token = current_app.config["SETTINGS"].metrics_token
+    if not metrics.may_scrape(token, request.headers.get("Authorization"), request.remote_addr):
+        headers = {"WWW-Authenticate": "Bearer"} if token else {}
+        return {"error": "Metrics need a bearer token" if token else "Metrics only from this machine"}, 403, headers
+    return Response(metrics.exposition(current_app.extensions["redis"]), mimetype=None,
+                    content_type=metrics.CONTENT_TYPE)

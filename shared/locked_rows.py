@@ -1,0 +1,53 @@
+"""The subscription rows one batch works on: locked up front, changed in memory,
+written back in one statement.
+
+Locking every row the batch touches at the start, in id order, gives all
+batches the same lock order, so concurrent workers on PostgreSQL cannot
+deadlock. Changing them in memory and writing them back with one bulk upsert
+keeps the cost per event to Python work, not SQL statements.
+"""
+from __future__ import annotations
+
+from shared.db import is_postgres
+from shared.models import Subscription
+
+WRITABLE = [field for field in Subscription._meta.sorted_fields if field.name != "id"]
+
+
+class LockedSubscriptions:
+    def __init__(self):
+        self.rows: dict[str, Subscription] = {}
+        self.dirty: set[str] = set()
+
+    def lock(self, wanted: dict[str, str]) -> None:
+        """Create (empty) and lock the rows ``{subscription id: customer id}``."""
+        ids = sorted(set(wanted) - set(self.rows))
+        if not ids:
+            return
+        placeholders = [{"id": sub_id, "customer_id": wanted[sub_id] or ""} for sub_id in ids]
+        Subscription.insert_many(placeholders).on_conflict_ignore().execute()
+        query = Subscription.select().where(Subscription.id.in_(ids)).order_by(Subscription.id)
+        if is_postgres():
+            query = query.for_update()
+        self.rows.update((row.id, row) for row in query)
+
+    def get(self, sub_id: str | None) -> Subscription | None:
+        return self.rows.get(sub_id) if sub_id else None
+
+    def change(self, row: Subscription, columns: dict) -> None:
+        for name, value in columns.items():
+            setattr(row, name, value)
+        self.dirty.add(row.id)
+
+    def flush(self) -> None:
+        """Write changed rows back; drop placeholders that nothing filled."""
+        changed = [self.rows[sub_id] for sub_id in sorted(self.dirty)]
+        if changed:
+            Subscription.insert_many([row.__data__ for row in changed]).on_conflict(
+                conflict_target=[Subscription.id], preserve=WRITABLE
+            ).execute()
+        empty = [row.id for row in self.rows.values() if row.id not in self.dirty and row.status is None
+                 and row.invoice_version_created == 0]
+        if empty:
+            Subscription.delete().where(Subscription.id.in_(empty), Subscription.status.is_null()).execute()
+        self.dirty.clear()

@@ -1,0 +1,112 @@
+"""Prometheus metrics: what both processes count, and the scrape-time gauges.
+
+Counters and histograms are incremented in-process (no I/O). Under gunicorn
+the web runs several processes: with ``PROMETHEUS_MULTIPROC_DIR`` set before
+start-up, prometheus-client keeps each process's values in files there and
+``exposition()`` adds them up. The queue's depth and age, the failed jobs and
+the last sync's drift are read from Redis when scraped, so every process (and
+a one-off ``sync`` run in another container) reports the same numbers.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+import redis
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from shared import inbox
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WEBHOOK_OUTCOMES = ("accepted", "bad_signature", "stale", "future", "malformed", "missing",
+                    "not_an_event", "too_large", "redis_unavailable")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+WEBHOOKS = Counter("portal_webhooks_received_total", "Webhook deliveries by outcome.", ["outcome"])
+ENQUEUE_SECONDS = Histogram(
+    "portal_webhook_enqueue_seconds", "Time to append one verified delivery to the Redis inbox.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+EVENTS = Counter("portal_events_total", "Events taken by the worker, by type and outcome.", ["type", "outcome"])
+LAG_SECONDS = Histogram(
+    "portal_event_lag_seconds", "From the web receiving a delivery to the worker applying it.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
+)
+for _outcome in WEBHOOK_OUTCOMES:  # present from the start, so rate() sees the first one
+    WEBHOOKS.labels(_outcome)
+
+
+def count_webhook(outcome: str) -> None:
+    WEBHOOKS.labels(outcome).inc()
+
+
+def count_event(result) -> None:
+    """One taken event (a shared.apply.Result): its outcome, and its lag when applied."""
+    EVENTS.labels(result.event_type or "unknown", result.outcome).inc()
+    if result.lag_seconds is not None:
+        LAG_SECONDS.observe(result.lag_seconds)
+
+
+def may_scrape(token: str | None, authorization: str | None, remote_addr: str | None) -> bool:
+    """With a token, only a matching bearer; without one, only this machine."""
+    if token:
+        scheme, _, given = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return remote_addr in LOOPBACK
+
+
+def exposition(conn: redis.Redis | None) -> bytes:
+    """The text a scrape answers: this process's (or all processes') metrics, then Redis state."""
+    state = CollectorRegistry()
+    if conn is not None:
+        state.register(RedisStateCollector(conn))
+    return generate_latest(_process_registry()) + generate_latest(state)
+
+
+def _process_registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
+
+
+class RedisStateCollector:
+    """Gauges read from Redis at scrape time; a Redis outage shows as portal_redis_up 0."""
+
+    def __init__(self, conn: redis.Redis, clock=time.time):
+        self.conn = conn
+        self.clock = clock
+
+    def collect(self):
+        up = GaugeMetricFamily("portal_redis_up", "1 if Redis answered this scrape.")
+        try:
+            families = list(self._state())
+        except redis.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _state(self):
+        from shared import sync  # sync imports the models; keep this module light to import
+        from shared.queue import billing_queue
+
+        yield _gauge("portal_inbox_depth", "Deliveries in the inbox stream, not yet applied.",
+                     inbox.depth(self.conn))
+        yield _gauge("portal_inbox_oldest_age_seconds", "Age of the oldest delivery not yet applied.",
+                     inbox.oldest_age(self.conn, self.clock()))
+        yield _gauge("portal_failed_events", "Events whose jobs finally failed (see `failed list`).",
+                     billing_queue(self.conn).failed_job_registry.count)
+        yield from sync.drift_families(sync.last_run(self.conn))
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family

@@ -1,0 +1,124 @@
+"""The README's first command, from a clean clone: start, sign in, subscribe, stop.
+
+No Stripe account, no Redis, no database prepared: the command must bring
+everything it needs, and leave no process behind when stopped.
+"""
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT
+from tests.services import free_port, wait_for
+
+BANNER = re.compile(r"Billing portal running: (http://\S+)")
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+STRIPPED = ("REDIS_URL", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET",
+            "SECRET_KEY", "APP_BASE_URL", "VIRTUAL_ENV", "PYTHONPATH", "TEST_DATABASE_URL")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """Just enough of a browser: cookies and forms (a form post's redirect is not followed)."""
+
+    def __init__(self):
+        cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        self.opener = urllib.request.build_opener(cookies)
+        self.poster = urllib.request.build_opener(cookies, NoRedirect())
+
+    def get(self, url: str) -> str:
+        with self.opener.open(url, timeout=10) as response:
+            return response.read().decode()
+
+    def post_form(self, url: str, fields: dict) -> int:
+        data = urllib.parse.urlencode(fields).encode()
+        try:
+            with self.poster.open(url, data=data, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def json(self, url: str) -> dict:
+        return json.loads(self.get(url))
+
+
+def clean_clone(tmp_path: Path) -> Path:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    return clone
+
+
+def processes_running_from(folder: Path) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(folder) in cmdline:
+                found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="needs a git checkout to clone")
+def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
+    clone = clean_clone(tmp_path)
+    env = {key: value for key, value in os.environ.items() if key not in STRIPPED}
+    port, sandbox_port = free_port(), free_port()
+    log = open(tmp_path / "run.log", "w+")
+    runner = subprocess.Popen(["scripts/run", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+                              cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = wait_for(lambda: _banner_url(tmp_path / "run.log"), timeout=600, interval=0.5,
+                       what="the run command to print its URL")
+        browser = Browser()
+        wait_for(lambda: "Sign in" in browser.get(url + "login"), timeout=60, what="the web process")
+        token = CSRF.search(browser.get(url + "login")).group(1)
+        signed_in = browser.post_form(url + "login", {"email": "demo@example.com", "password": "demo-password",
+                                                      "csrf_token": token})
+        assert signed_in == 302
+        assert browser.json(url + "api/billing/status")["has_access"] is False
+
+        made = urllib.request.Request(
+            f"http://127.0.0.1:{sandbox_port}/_sandbox/subscriptions", method="POST",
+            data=json.dumps({"customer_email": "demo@example.com", "price": "basic"}).encode(),
+            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(made, timeout=10).read()
+
+        status = wait_for(lambda: _active(browser.json(url + "api/billing/status")), timeout=60,
+                          what="the subscription to reach the database through webhooks")
+        assert status["subscription"]["price_id"] == "price_sbx_basic"
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        code = runner.wait(60)
+        log.seek(0)
+        output = log.read()
+    assert code in (0, -signal.SIGINT, 130), output
+    leftovers = wait_for(lambda: not processes_running_from(clone) or None, timeout=30, what="no leftovers") \
+        if processes_running_from(clone) else None
+    assert not processes_running_from(clone), leftovers
+
+
+def _banner_url(log_path: Path):
+    found = BANNER.search(log_path.read_text(errors="replace"))
+    return found.group(1) if found else None
+
+
+def _active(status: dict):
+    sub = status.get("subscription")
+    return status if status["has_access"] and sub and sub["status"] == "active" else None

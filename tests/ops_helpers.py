@@ -1,0 +1,143 @@
+"""Helpers for the operator tests: the app served over HTTP, the sandbox, and
+snapshots of every row and every Redis key, to prove a command changed nothing."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+from werkzeug.serving import make_server
+
+from portal_service import create_app
+from shared.models import Setting, StripeEvent, Subscription, User
+from stripe_sandbox.server import run_in_thread
+from tests.conftest import WEBHOOK_SECRET
+
+WATCHED = (User, Subscription, StripeEvent, Setting)
+
+
+class ServedApp:
+    """A Flask app on 127.0.0.1 in a thread, for the sandbox to deliver webhooks to."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+        self.server.server_close()
+
+
+@pytest.fixture
+def sandbox():
+    with run_in_thread(retry_delays=(0.05,)) as running:
+        yield running
+
+
+@pytest.fixture
+def ops_settings(settings, sandbox):
+    return dataclasses.replace(settings, stripe_api_base=sandbox.api_base, worker_max_retries=0)
+
+
+@pytest.fixture
+def ops_app(ops_settings, db, redis_conn, sandbox):
+    """The web app talking to the sandbox, served so that the sandbox's webhooks reach it."""
+    app = create_app(ops_settings, stripe_client=sandbox.stripe_client())
+    app.config.update(TESTING=True)
+    served = ServedApp(app)
+    sandbox.sandbox.add_webhook_endpoint(served.url + "/api/webhooks/stripe", WEBHOOK_SECRET)
+    yield app
+    served.stop()
+
+
+def cli(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input, catch_exceptions=False)
+
+
+def snapshot_db() -> dict:
+    return {model.__name__: sorted((row for row in model.select().dicts()), key=str) for model in WATCHED}
+
+
+def snapshot_redis(conn) -> dict:
+    return {key: conn.dump(key) for key in sorted(conn.keys("*"))}
+
+
+def wait_past_clock_margin(created: int) -> None:
+    """Sleep until a fetch made now is surely newer than events of second ``created``
+    (shared.ordering.CLOCK_MARGIN_SECONDS): only then may sync overwrite their rows."""
+    from shared.ordering import CLOCK_MARGIN_SECONDS
+
+    delay = created + 1 + CLOCK_MARGIN_SECONDS - time.time() + 0.05
+    if delay > 0:
+        time.sleep(delay)
+
+
+class TcpForwarder:
+    """A TCP relay to a real server that can be stopped and started on the same port:
+    the database goes away for the process under test, and comes back."""
+
+    def __init__(self, target_host: str, target_port: int):
+        import socket
+
+        self.target = (target_host, target_port)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.listener = None
+        self.sockets: list = []
+
+    def start(self) -> "TcpForwarder":
+        import socket
+
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            _close(self.listener)  # shutdown first: a bare close leaves a blocked accept() accepting
+            self.listener = None
+        for sock in self.sockets:
+            _close(sock)
+        self.sockets.clear()
+
+    def _accept(self, listener) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+def _pump(source, sink) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(sink)
+
+
+def _close(sock) -> None:
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
