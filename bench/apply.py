@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from rq import Queue, Worker
+from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
-from rq.serializers import JSONSerializer
 
 from bench import mix
 from bench.procs import BIN, base_env, peak_rss_mb, spawn, stop
 from shared import inbox, migrations
 from shared.db import database, init_database
 from shared.models import StripeEvent, Subscription, User
+from shared.queue import billing_queue
 from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url, wait_for
-from worker.consumer import QUEUE_NAME
 
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
 
@@ -135,7 +134,7 @@ def drain(conn: redis.Redis, expected: int, timeout: float, processes) -> float:
 
 def rq_leftovers(conn: redis.Redis) -> int:
     """Events handed to RQ for retry: there should be none."""
-    queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
+    queue = billing_queue(conn)
     return len(queue) + len(FailedJobRegistry(queue=queue)) + len(ScheduledJobRegistry(queue=queue))
 
 

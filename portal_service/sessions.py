@@ -1,9 +1,9 @@
 """Sessions are for browsers: webhook requests never open one.
 
 Flask opens the signed-cookie session on every request, which builds an
-itsdangerous signer each time; on POST /api/webhooks/stripe that was a
-fifth of the request's CPU for a cookie Stripe never sends (see
-docs/benchmarks.md). Those requests get Flask's null session instead.
+itsdangerous signer each time; on POST /api/webhooks/stripe that was about
+a third of the app's own time (Redis aside) for a cookie Stripe never
+sends (docs/benchmarks.md). Those requests get Flask's null session.
 """
 from __future__ import annotations
 
