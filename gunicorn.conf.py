@@ -8,6 +8,9 @@ import os
 import shutil
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or 8000}"
+# Sync workers, two per core: the webhook is CPU work plus one Redis round
+# trip, so a second worker per core runs while the first waits on Redis or
+# its socket; on 2 cores -w 4 beat -w 2 clearly (docs/benchmarks.md).
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2)
 worker_tmp_dir = "/dev/shm"  # heartbeat files in memory: a slow disk must not get workers killed
 

@@ -24,7 +24,10 @@ def create_app(settings: Settings | None = None, stripe_client: stripe.StripeCli
 
 
 def configure(app: Flask, settings: Settings) -> None:
+    from portal_service.sessions import BrowserSessionInterface
+
     configure_logging(settings.log_level)
+    app.session_interface = BrowserSessionInterface()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,

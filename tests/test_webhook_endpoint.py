@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from flask import session
 
 from portal_service import create_app
 from shared import inbox
@@ -47,6 +48,22 @@ def test_signed_event_is_queued_with_its_exact_body(web, redis_conn):
     assert entry[b"id"] == evt["id"].encode()
     assert entry[b"type"] == b"customer.subscription.updated"
     assert entry[b"body"] == body
+
+
+def test_only_browser_requests_open_a_session(web):
+    app = web.application
+    with app.test_request_context(URL, method="POST"):
+        assert app.session_interface.is_null_session(session)  # Stripe sends no cookie
+    with app.test_request_context("/login"):
+        assert not app.session_interface.is_null_session(session)
+
+
+def test_a_webhook_answer_sets_no_cookie(web, redis_conn):
+    _, body = a_body()
+    web.set_cookie("session", "a-cookie-stripe-would-never-send")
+    response = post(web, body, sign(body, WEBHOOK_SECRET))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
 
 
 def test_any_of_the_rotated_secrets_is_accepted(web, redis_conn):

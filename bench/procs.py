@@ -1,0 +1,96 @@
+"""Starting, measuring and stopping the processes under test."""
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from tests.services import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water resident set (VmHWM), in MiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (gunicorn and the worker both finish what they hold), then wait."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Gunicorn:
+    """One gunicorn master on a loopback port, with the repo's gunicorn.conf.py."""
+
+    def __init__(self, app_spec: str, port: int, workers: int, env: dict, log_path: Path):
+        self.app_spec, self.port, self.workers = app_spec, port, workers
+        self.env = dict(env, WEB_CONCURRENCY=str(workers))
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Gunicorn":
+        args = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+                "--bind", f"127.0.0.1:{self.port}", self.app_spec]
+        self.process = spawn(args, self.env, self.log_path)
+        wait_for(self._answers, timeout=30, what=f"gunicorn {self.app_spec}")
+        wait_for(lambda: len(self._children()) == self.workers, timeout=30, what="gunicorn workers")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        conn.request("GET", "/")
+        return conn.getresponse().status > 0
+
+    def _children(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children()
+
+    def peak_rss(self) -> dict:
+        """Peak RSS of the master and of each worker, and their sum (an upper bound)."""
+        workers = [round(peak_rss_mb(child.pid), 1) for child in self._children()]
+        master = round(peak_rss_mb(self.process.pid), 1)
+        return {"master_mb": master, "workers_mb": workers, "total_mb": round(master + sum(workers), 1)}
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the master and its workers (user + system)."""
+        total = 0.0
+        for proc in [psutil.Process(self.process.pid), *self._children()]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+def base_env(**values) -> dict:
+    """The environment of a child: ours, minus anything that could point it elsewhere."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("DATABASE_", "REDIS_", "STRIPE_", "WEB_", "WORKER_", "PORT"))}
+    env.update({key: str(value) for key, value in values.items()})
+    return env

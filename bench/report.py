@@ -1,0 +1,48 @@
+"""The Markdown tables that docs/benchmarks.md quotes."""
+from __future__ import annotations
+
+
+def markdown(results: dict) -> str:
+    parts = [f"Run {results['started']}{' (quick: not a measurement)' if results['quick'] else ''}"]
+    if "ingest" in results:
+        parts.append(ingest_table(results["ingest"]))
+    if "apply" in results:
+        parts.append(apply_table(results["apply"]))
+    return "\n\n".join(parts)
+
+
+def ingest_table(r: dict) -> str:
+    plan = r["plan"]
+    rows = [
+        f"Ingest: gunicorn -w {plan['workers']} (sync), wrk -t1 -c{plan['connections']}, "
+        f"{plan['rounds']} x {plan['seconds']} s per target (median round shown)",
+        "",
+        "| target | req/s | p50 ms | p99 ms | server CPU ms/req | requests | non-2xx | socket errors | peak RSS MiB (master + workers) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for target in ("bare", "webhook"):
+        t, rss = r[target], r["peak_rss"][target]
+        rows.append(f"| {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} | {t['cpu_ms_per_request']} | {t['requests']} | {t['non2xx']} "
+                    f"| {t['socket_errors']} | {rss['total_mb']} ({rss['master_mb']} + {rss['workers_mb']}) |")
+    rows += ["", f"ratio webhook/bare (medians): **{r['ratio']}**; per round: {r['paired_ratios']}",
+             f"server CPU per request, bare/webhook (gunicorn processes only: excludes redis-server and wrk; robust to noisy neighbours): {r['cpu_ratio']}",
+             f"load average before/after each round: bare {r['bare']['rounds_load_avg']}, "
+             f"webhook {r['webhook']['rounds_load_avg']}",
+             f"bare rounds req/s: {r['bare']['rounds_rps']}; webhook rounds req/s: {r['webhook']['rounds_rps']}",
+             f"stream check (entries = 2xx + in flight at cutoff, ids unique and sent): "
+             f"{'OK' if r['stream_ok'] else 'FAILED'} {r['stream_checks']}"]
+    return "\n".join(rows)
+
+
+def apply_table(runs: list[dict]) -> str:
+    rows = [
+        "Apply: deliveries drained by N `python -m worker` processes",
+        "",
+        "| database | workers | deliveries | seconds | events/s | drained | ledger outcomes | RQ retries | peak RSS MiB per worker | final state |",
+        "|---|---:|---:|---:|---:|---|---|---:|---|---|",
+    ]
+    for run in runs:
+        rows.append(f"| {run['backend']} | {run['workers']} | {run['deliveries']} | {run['seconds']} "
+                    f"| {run['events_per_s']} | {'yes' if run['drained'] else 'NO'} | {run['ledger']} "
+                    f"| {run['rq_leftovers']} | {run['peak_rss_mb']} | {run['state_digest']} |")
+    return "\n".join(rows)

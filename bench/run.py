@@ -1,0 +1,46 @@
+"""The benchmark command.
+
+    .venv/bin/python -m bench.run [ingest|apply|all] [--quick] [--out DIR]
+
+Prints a Markdown summary and writes every raw number to DIR/results.json
+(default var/bench/). --quick is a few-second smoke run, not a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from bench import apply, ingest, machine
+from bench.report import markdown
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "all"), default="all")
+    parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
+    parser.add_argument("--out", type=Path, default=Path("var/bench"), help="where results and logs go")
+    parser.add_argument("--web-workers", type=int, help="gunicorn workers for both ingest targets")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    results = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": args.quick, "machine": machine.describe()}
+    if args.what in ("ingest", "all"):
+        plan = ingest.QUICK if args.quick else ingest.IngestPlan()
+        if args.web_workers:
+            plan = ingest.IngestPlan(**{**plan.__dict__, "workers": args.web_workers})
+        results["ingest"] = ingest.run_ingest(args.out / "ingest", plan)
+    if args.what in ("apply", "all"):
+        plan = apply.QUICK if args.quick else apply.ApplyPlan()
+        results["apply"] = apply.run_apply(args.out / "apply", plan)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
