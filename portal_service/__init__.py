@@ -24,10 +24,7 @@ def create_app(settings: Settings | None = None, stripe_client: stripe.StripeCli
 
 
 def configure(app: Flask, settings: Settings) -> None:
-    from portal_service.sessions import BrowserSessionInterface
-
     configure_logging(settings.log_level)
-    app.session_interface = BrowserSessionInterface()
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.secret_key,
@@ -62,9 +59,10 @@ def register_database(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, ops, webhooks
+    from portal_service import auth, billing_api, ops
+    from portal_service.webhooks import WebhookIngest
 
-    app.register_blueprint(webhooks.bp)
+    app.wsgi_app = WebhookIngest(app.wsgi_app, app.config["SETTINGS"], app.extensions["redis"])
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing_api.bp)

@@ -1,11 +1,11 @@
 """POST /api/webhooks/stripe over HTTP: what is accepted, what is refused, and why."""
 from __future__ import annotations
 
+import io
 import json
 import time
 
 import pytest
-from flask import session
 
 from portal_service import create_app
 from shared import inbox
@@ -48,14 +48,6 @@ def test_signed_event_is_queued_with_its_exact_body(web, redis_conn):
     assert entry[b"id"] == evt["id"].encode()
     assert entry[b"type"] == b"customer.subscription.updated"
     assert entry[b"body"] == body
-
-
-def test_only_browser_requests_open_a_session(web):
-    app = web.application
-    with app.test_request_context(URL, method="POST"):
-        assert app.session_interface.is_null_session(session)  # Stripe sends no cookie
-    with app.test_request_context("/login"):
-        assert not app.session_interface.is_null_session(session)
 
 
 def test_a_webhook_answer_sets_no_cookie(web, redis_conn):
@@ -163,10 +155,27 @@ def test_body_over_the_limit_is_413(web, redis_conn):
 
 
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
-def test_other_methods_are_405(web, method):
+def test_other_methods_are_405(web, redis_conn, method):
     response = getattr(web, method)(URL)
     assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
     assert "not allowed" in response.get_json()["error"]
+    assert queued(redis_conn) == []
+
+
+def test_a_chunked_body_over_the_limit_is_413(web, redis_conn):
+    """No Content-Length (chunked transfer): the limit is enforced while reading."""
+    evt = event("customer.updated", {"id": "cus_1", "padding": "x" * 70_000})
+    body = body_of(evt)
+    response = web.post(URL, input_stream=io.BytesIO(body),
+                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Transfer-Encoding": "chunked"})
+    assert response.status_code == 413
+    assert queued(redis_conn) == []
+
+
+def test_other_paths_still_reach_the_flask_app(web):
+    assert web.get("/login").status_code == 200
+    assert web.get("/api/webhooks/stripe/extra").status_code == 404
 
 
 def test_redis_down_answers_503_quickly_so_stripe_retries(tmp_path):
