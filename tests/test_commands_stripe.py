@@ -122,6 +122,12 @@ def test_events_replay_enqueues_only_what_the_ledger_lacks(ops_app, ops_settings
     assert inbox.depth(redis_conn) == 0
 
 
+def test_events_replay_warns_that_stripe_keeps_30_days(ops_app, redis_conn):
+    result = cli(ops_app, "events", "replay", "--since", "45d", "--dry-run")
+    assert "warning: Stripe keeps events for 30 days" in result.output
+    assert result.stdout.strip().endswith("0 would be enqueued")
+
+
 def test_events_replay_refuses_a_bad_since_and_changes_nothing(ops_app, redis_conn):
     before = snapshot_redis(redis_conn)
     result = ops_app.test_cli_runner().invoke(args=["events", "replay", "--since", "yesterday"])
