@@ -21,6 +21,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from shared import inbox, sync
 from shared.queue import billing_queue
 
+# gunicorn.conf.py empties and creates the directory for the web; a one-off
+# command started with the same environment (`docker compose run web ...`)
+# would otherwise fail on the first metric it defines.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_OUTCOMES = ("accepted", "bad_signature", "stale", "future", "malformed", "missing",
                     "not_an_event", "too_large", "redis_unavailable")

@@ -19,6 +19,7 @@ from shared import inbox, ledger
 from shared.handlers import HANDLED_TYPES
 
 RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+STRIPE_RETENTION_SECONDS = 30 * 86400  # Stripe's events list keeps 30 days
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -73,6 +73,14 @@ def reconcile(obj: dict, fetched_at: float, dry_run: bool = False) -> Reconciled
     return result
 
 
+def not_in_stripe(seen: set[str], customer: str | None = None) -> list[str]:
+    """Rows no listed subscription matched (another account or mode's data?): reported, never deleted."""
+    query = Subscription.select(Subscription.id)
+    if customer:
+        query = query.where(Subscription.customer_id == customer)
+    return sorted(row.id for row in query if row.id not in seen)
+
+
 def compare(sub_id: str, row: Subscription | None, columns: dict, fetched_at: float) -> Reconciled:
     if row is None:
         return Reconciled(sub_id, CREATED, tuple(columns))

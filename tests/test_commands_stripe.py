@@ -71,6 +71,20 @@ def test_sync_of_one_customer_touches_only_that_customer(ops_app, ops_settings, 
     assert [row.id for row in Subscription.select()] == [one["subscription"]["id"]]
 
 
+def test_sync_reports_rows_stripe_does_not_know_and_leaves_them(ops_app, ops_settings, sandbox, redis_conn):
+    from tests.stripe_fixtures import event, subscription
+    from tests.worker_helpers import push
+
+    stranger = subscription(customer="cus_OTHER_ACCOUNT")
+    push(redis_conn, event("customer.subscription.created", stranger, created=1_700_000_000))
+    drain(ops_settings, redis_conn)
+    before = snapshot_db()
+    result = cli(ops_app, "sync")
+    assert f"{stranger['id']} is in the database but not in Stripe: left as it is" in result.stdout
+    assert result.stdout.strip().endswith("0 kept; 1 not in Stripe")
+    assert snapshot_db() == before
+
+
 def test_sync_keeps_a_row_that_an_event_changed_after_the_fetch_could_see_it(ops_app, ops_settings,
                                                                              sandbox, redis_conn):
     """Within the clock margin of an applied event, a fetch cannot prove it is newer: kept."""
@@ -120,6 +134,12 @@ def test_events_replay_enqueues_only_what_the_ledger_lacks(ops_app, ops_settings
     again = cli(ops_app, "events", "replay", "--since", "1h")
     assert again.stdout.strip().endswith("0 enqueued")
     assert inbox.depth(redis_conn) == 0
+
+
+def test_events_replay_warns_that_stripe_keeps_30_days(ops_app, redis_conn):
+    result = cli(ops_app, "events", "replay", "--since", "45d", "--dry-run")
+    assert "warning: Stripe keeps events for 30 days" in result.output
+    assert result.stdout.strip().endswith("0 would be enqueued")
 
 
 def test_events_replay_refuses_a_bad_since_and_changes_nothing(ops_app, redis_conn):

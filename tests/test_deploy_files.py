@@ -117,7 +117,8 @@ def env_for(tmp_path, redis_url) -> dict:
 
 
 def test_release_command_migrates_and_is_safe_to_run_again(tmp_path, redis_url):
-    env = env_for(tmp_path, redis_url)
+    # As `docker compose run web ...` would start it: the web's metrics directory set, not yet made.
+    env = {**env_for(tmp_path, redis_url), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "not-yet" / "prom")}
     command = [str(BIN / "portal-service"), "db", "upgrade"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr

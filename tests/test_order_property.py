@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings as hyp_settings, strategies as st
 
 from shared.apply import EventApplier
 from shared.db import database
@@ -108,6 +108,9 @@ def test_any_order_and_duplication_ends_in_the_newest_state(db, sandbox, operati
 
     rng = random.Random(seed)
     history = history_of(sandbox, customer_id)
+    # Moving the sandbox's clock past 30 days forgets older events (as Stripe's
+    # events list does); a history with none left has nothing to order.
+    assume(history)
     deliveries = history + [rng.choice(history) for _ in range(duplicates)]
     rng.shuffle(deliveries)
     envelopes = [Envelope(e["id"], body_of(e).decode(), time.time(), str(i)) for i, e in enumerate(deliveries)]

@@ -27,6 +27,8 @@ def replay_command(since: str, undelivered_only: bool, dry_run: bool) -> None:
         since_epoch = replay.parse_since(since, time.time())
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if since_epoch < time.time() - replay.STRIPE_RETENTION_SECONDS:
+        click.echo("warning: Stripe keeps events for 30 days; older ones cannot be replayed", err=True)
     with stripe_errors(), progress(replay.fetch_events(stripe_client(), since_epoch, undelivered_only),
                                    "events") as bar:
         listed = list(bar)

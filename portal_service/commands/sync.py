@@ -23,13 +23,18 @@ from shared.stripe_objects import id_of
 @with_appcontext
 def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
+    seen: set[str] = set()
     with database.connection_context(), stripe_errors():
         with progress(sync.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
             for obj, fetched_at in bar:
+                seen.add(obj.get("id"))
                 counts[_reconcile(obj, fetched_at, dry_run)] += 1
+        unknown = sync.not_in_stripe(seen, customer)
+    for sub_id in unknown:
+        click.echo(f"{sub_id} is in the database but not in Stripe: left as it is")
     if not dry_run:
         _record(counts)
-    click.echo(_summary(counts, dry_run))
+    click.echo(_summary(counts, dry_run) + (f"; {len(unknown)} not in Stripe" if unknown else ""))
     if counts["invalid"]:
         raise SystemExit(1)
 
