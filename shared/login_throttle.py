@@ -25,7 +25,7 @@ from shared.users import normalize_email
 
 log = logging.getLogger(__name__)
 
-WINDOW_SECONDS = 15 * 60
+WINDOW_SECONDS = 60 * 60
 BASE_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 5 * 60
 
