@@ -26,36 +26,42 @@ SETTLE_SECONDS = 4  # past shared.ordering's margin: the next fetch decides
 @login_required
 def billing():
     user = current_user.user
+    sync_failed = False
     try:
-        results = _sync_on_return(user)
+        settled = _sync_on_return(user)
     except return_sync.CheckoutNotFound:
         return error_response(404, "No such checkout session")
     except return_sync.NotYourCheckout:
         return error_response(403, "This checkout session does not belong to your account")
     except stripe.StripeError as exc:
         log.error("could not read user %s's billing from Stripe on return: %s", user.id, type(exc).__name__)
-        results, sync_failed = None, True
-    else:
-        sync_failed = False
+        settled, sync_failed = True, True
     user = User.get_by_id(user.id)  # the sync may have linked a customer
     settings = current_app.config["SETTINGS"]
     summary = billing_summary(user, current_app.extensions["plans"], settings.past_due_grace_days)
     tries = _tries()
-    refresh = results is not None and not return_sync.settled(results) and tries < MAX_SETTLE_TRIES
+    refresh = not settled and tries < MAX_SETTLE_TRIES
     return render_template("billing.html", summary=summary, flows=FLOWS, sync_failed=sync_failed,
                            refresh_url=_refresh_url(tries + 1) if refresh else None,
                            refresh_seconds=SETTLE_SECONDS)
 
 
-def _sync_on_return(user: User):
-    """On return from Checkout or the portal, read this user's state from Stripe."""
+def _sync_on_return(user: User) -> bool:
+    """On return from Checkout or the portal, read this user's state from Stripe.
+
+    Returns False when the page should be read again shortly: the fetch was too
+    close to the last applied event to be trusted, or another return sync of
+    this user ran a moment ago.
+    """
     client = current_app.extensions["stripe"]
     session_id = request.args.get("session_id")
     if session_id is not None:
-        return return_sync.sync_checkout(client, user, session_id)
-    if request.args.get("from") == "portal" and _claim_sync(user):
-        return return_sync.sync_customer(client, user)
-    return None
+        return return_sync.settled(return_sync.sync_checkout(client, user, session_id))
+    if request.args.get("from") != "portal":
+        return True
+    if not _claim_sync(user):
+        return False
+    return return_sync.settled(return_sync.sync_customer(client, user))
 
 
 def _claim_sync(user: User) -> bool:

@@ -39,8 +39,9 @@ class NotYourCheckout(PermissionError):
 
 
 def settled(results: list[sync.Reconciled]) -> bool:
-    """False when a fetch was too close to the last event to decide (see shared.ordering)."""
-    return all(result.outcome != sync.KEPT for result in results)
+    """False when a fetch, too close to the last event to be trusted (shared.ordering),
+    differs from the stored state: which one is newer is known only a little later."""
+    return all(result.outcome != sync.KEPT or not result.fields for result in results)
 
 
 def sync_customer(client: stripe.StripeClient, user: User, clock=time.time) -> list[sync.Reconciled]:
