@@ -20,7 +20,7 @@ import redis
 import stripe
 
 from shared import sync
-from shared.db import database
+from shared.db import write_transaction
 from shared.handlers import link_checkout_session
 from shared.models import User
 from shared.stripe_objects import id_of
@@ -68,7 +68,7 @@ def sync_checkout(client: stripe.StripeClient, user: User, session_id: str,
     if session.get("status") != "complete":
         return []
     if mine_by_reference:
-        with database.atomic():
+        with write_transaction():  # BEGIN IMMEDIATE on SQLite: the worker may be writing too
             link_checkout_session(session)
     subscription = session.get("subscription")
     if not isinstance(subscription, dict):
