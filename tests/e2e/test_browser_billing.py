@@ -208,3 +208,11 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
     page.goto(url + "/dashboard/billing")
     page.wait_for_url(re.compile(re.escape(url) + r"/login\?next=/dashboard/billing"))
     shots.take("08-signed-out")
+
+    # Guessing the password: refused for a while, with a clear message.
+    for _ in range(6):
+        page.fill("input[name=email]", "journey@example.com")
+        page.fill("input[name=password]", "not the password")
+        page.click("button:has-text('Sign in')")
+    expect(page.get_by_role("alert")).to_have_text("Too many failed sign-in attempts. Try again in 30 seconds.")
+    shots.take("09-sign-in-throttled")
