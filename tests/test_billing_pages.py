@@ -350,3 +350,18 @@ def test_status_api_and_page_agree_after_the_return(app, sb):
     body = client.get("/api/billing/status").get_json()
     assert body["has_access"] is True and body["subscription"]["status"] == "active"
     assert body["stripe_customer_id"] == user.stripe_customer_id
+
+
+def test_the_page_still_shows_stored_state_when_stripe_is_down(db_url, redis_url, db, redis_conn):
+    settings = make_settings(db_url, redis_url, app_base_url=BASE)  # Stripe at a closed port
+    dead = stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": settings.stripe_api_base},
+                               max_network_retries=0)
+    app = create_app(settings, stripe_client=dead)
+    client = signed_in(app, "offline@example.com")
+    User.update(stripe_customer_id="cus_OFFLINE").where(User.email == "offline@example.com").execute()
+    page = client.get("/dashboard/billing?from=portal", headers=HTML)
+    assert page.status_code == 200
+    words = text_of(page)
+    assert "We could not reach Stripe just now" in words
+    assert "Plans could not be loaded from Stripe just now" in words
+    assert "Manage Billing" in words
