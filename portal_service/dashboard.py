@@ -11,7 +11,6 @@ from flask_login import current_user, login_required
 
 from portal_service.errors import error_response
 from shared import return_sync
-from shared.billing_sessions import FLOWS
 from shared.billing_summary import billing_summary
 from shared.models import User
 
@@ -41,7 +40,7 @@ def billing():
     summary = billing_summary(user, current_app.extensions["plans"], settings.past_due_grace_days)
     tries = _tries()
     refresh = not settled and tries < MAX_SETTLE_TRIES
-    return render_template("billing.html", summary=summary, flows=FLOWS, sync_failed=sync_failed,
+    return render_template("billing.html", summary=summary, sync_failed=sync_failed,
                            refresh_url=_refresh_url(tries + 1) if refresh else None,
                            refresh_seconds=SETTLE_SECONDS)
 

@@ -111,6 +111,7 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
     url, sandbox_url = stack
     page = browser.new_page(viewport={"width": 900, "height": 760})
     page.set_default_timeout(20_000)
+    expect.set_options(timeout=15_000)  # a loaded CI machine is slower than a laptop
     shots = Shots(page, tmp_path / "screenshots")
     status = page.locator("#status")
     plan = page.locator("#plan-name")
