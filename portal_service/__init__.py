@@ -5,7 +5,9 @@ import stripe
 from flask import Flask
 
 from shared.db import database, init_database
+from shared.login_throttle import LoginThrottle
 from shared.logs import configure_logging
+from shared.plans import PlanCatalog
 from shared.redis_conn import connect_redis
 from shared.settings import Settings
 from shared.stripe_client import build_stripe_client
@@ -40,12 +42,16 @@ def configure(app: Flask, settings: Settings) -> None:
 
 
 def register_extensions(app: Flask, settings: Settings, stripe_client) -> None:
+    from portal_service import security
     from portal_service.extensions import csrf, login_manager
 
+    security.init_app(app)  # before CSRF: a cross-site post is refused as such
     csrf.init_app(app)
     login_manager.init_app(app)
     app.extensions["redis"] = connect_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     app.extensions["stripe"] = stripe_client or build_stripe_client(settings)
+    app.extensions["plans"] = PlanCatalog(app.extensions["stripe"], settings.billing_plans)
+    app.extensions["login_throttle"] = LoginThrottle(app.extensions["redis"])
 
 
 def register_database(app: Flask, settings: Settings) -> None:
@@ -59,13 +65,14 @@ def register_database(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, ops
+    from portal_service import auth, billing_api, dashboard, ops
     from portal_service.webhooks import WebhookIngest
 
     app.wsgi_app = WebhookIngest(app.wsgi_app, app.config["SETTINGS"], app.extensions["redis"])
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing_api.bp)
+    app.register_blueprint(dashboard.bp)
 
 
 def register_error_handlers(app: Flask) -> None:

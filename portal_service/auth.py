@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
 from portal_service.errors import error_response, wants_json
 from portal_service.extensions import login_manager
+from shared.login_throttle import wait_words
 from shared.models import User
 from shared.users import AccountError, authenticate, create_user
 
@@ -67,12 +68,31 @@ def register():
 def login():
     if request.method == "GET":
         return render_template("login.html", next=request.args.get("next", ""))
-    user = authenticate(request.form.get("email", ""), request.form.get("password", ""))
+    email, ip = request.form.get("email", ""), request.remote_addr
+    throttle = current_app.extensions["login_throttle"]
+    wait = throttle.retry_after(email, ip)
+    if wait:
+        return _too_many_attempts(wait, email)
+    user = authenticate(email, request.form.get("password", ""))
     if user is None:
+        throttle.record_failure(email, ip)
         error = "Email or password is wrong."
-        return render_template("login.html", error=error, email=request.form.get("email", "")), 401
+        return render_template("login.html", error=error, email=email, next=request.form.get("next", "")), 401
+    throttle.record_success(email)
     start_session(user)
     return redirect(safe_next(request.form.get("next") or request.args.get("next")))
+
+
+def _too_many_attempts(wait: int, email: str):
+    message = f"Too many failed sign-in attempts. Try again in {wait_words(wait)}."
+    if wants_json():
+        response = error_response(429, message)
+    else:
+        response = render_template("login.html", error=message, email=email,
+                                   next=request.form.get("next", "")), 429
+    response = current_app.make_response(response)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.post("/logout")

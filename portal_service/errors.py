@@ -10,7 +10,17 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 log = logging.getLogger("portal.errors")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_browser_form() -> bool:
+    """A form a browser posted (even to /api/...): it gets pages and redirects back."""
+    return request.mimetype in FORM_TYPES and request.accept_mimetypes.accept_html
+
+
 def wants_json() -> bool:
+    if is_browser_form():
+        return False
     if request.path.startswith("/api/"):
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])

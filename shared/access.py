@@ -64,3 +64,44 @@ def describe_status(sub: Subscription) -> str:
     if sub.cancel_at_period_end or (sub.cancel_at and sub.status != "canceled"):
         return f"{words}, cancellation scheduled"
     return words
+
+
+def day(moment: datetime | None) -> str:
+    """'5 January 2027' (UTC): no clock time, which would need the reader's zone."""
+    return f"{moment.day} {moment:%B %Y}" if moment else ""
+
+
+def cancellation_date(sub: Subscription) -> datetime | None:
+    """When a scheduled cancellation takes effect, if one is scheduled."""
+    if sub.status == "canceled":
+        return None
+    if sub.cancel_at:
+        return sub.cancel_at
+    return sub.current_period_end if sub.cancel_at_period_end else None
+
+
+def describe_dates(sub: Subscription) -> list[str]:
+    """The dates a customer asks about, in words: renewal or end, trial end."""
+    lines = []
+    if sub.status == "trialing" and sub.trial_end:
+        lines.append(f"Free trial ends on {day(sub.trial_end)}")
+    ends = cancellation_date(sub)
+    if ends:
+        lines.append(f"Cancels on {day(ends)}")
+    elif sub.status == "canceled":
+        ended = sub.ended_at or sub.canceled_at
+        if ended:
+            lines.append(f"Ended on {day(ended)}")
+    elif sub.status in GRANTING_STATUSES and sub.current_period_end:
+        lines.append(f"Renews on {day(sub.current_period_end)}")
+    elif sub.status == "past_due":
+        lines.append("The last payment failed: update your card to keep access")
+    return lines
+
+
+LIVE_EXCLUDED = frozenset({"canceled", "incomplete_expired"})
+
+
+def is_live(sub: Subscription | None) -> bool:
+    """A subscription that still exists for the customer: one more checkout would double it."""
+    return sub is not None and sub.status is not None and sub.status not in LIVE_EXCLUDED

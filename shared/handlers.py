@@ -101,14 +101,23 @@ def find_checkout_user(session: dict) -> User | None:
 
 def link_checkout(event: Event) -> Effect:
     """Remember the user's Stripe customer: the portal is opened with it."""
-    customer_id = id_of(event.obj.get("customer"))
+    return link_checkout_session(event.obj)
+
+
+def link_checkout_session(session: dict) -> Effect:
+    """Link the user a checkout session names to its customer.
+
+    The worker calls it for ``checkout.session.completed``; the billing page
+    calls it on return from Checkout, before the webhook may have arrived.
+    """
+    customer_id = id_of(session.get("customer"))
     if not customer_id:
         return Effect(StripeEvent.IGNORED, "checkout session without a customer")
-    user = find_checkout_user(event.obj)
+    user = find_checkout_user(session)
     if user is None:
         raise UnmatchedCheckout(
-            f"checkout {event.obj.get('id')} names no known user "
-            f"(client_reference_id={event.obj.get('client_reference_id')!r})"
+            f"checkout {session.get('id')} names no known user "
+            f"(client_reference_id={session.get('client_reference_id')!r})"
         )
     if user.stripe_customer_id == customer_id:
         return Effect(StripeEvent.APPLIED, "customer already linked")

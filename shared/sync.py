@@ -32,7 +32,7 @@ PAGE_SIZE = 100
 class Reconciled:
     subscription_id: str
     outcome: str
-    fields: tuple[str, ...] = ()  # the columns that differ (all of them when created)
+    fields: tuple[str, ...] = ()  # the columns that differ (all of them when created; unwritten when kept)
 
 
 def fetch_subscriptions(client: stripe.StripeClient, customer: str | None = None,
@@ -84,9 +84,9 @@ def not_in_stripe(seen: set[str], customer: str | None = None) -> list[str]:
 def compare(sub_id: str, row: Subscription | None, columns: dict, fetched_at: float) -> Reconciled:
     if row is None:
         return Reconciled(sub_id, CREATED, tuple(columns))
-    if not fetch_supersedes(row.version_created, row.fetched_at, fetched_at):
-        return Reconciled(sub_id, KEPT)
     differing = tuple(name for name, value in columns.items() if getattr(row, name) != value)
+    if not fetch_supersedes(row.version_created, row.fetched_at, fetched_at):
+        return Reconciled(sub_id, KEPT, differing)  # what the fetch would have changed
     return Reconciled(sub_id, CHANGED if differing else UNCHANGED, differing)
 
 

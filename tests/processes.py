@@ -66,8 +66,8 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
-def start_web(env: dict, log_dir: Path, workers: int = 2) -> tuple[Process, str]:
-    port = free_port()
+def start_web(env: dict, log_dir: Path, workers: int = 2, port: int | None = None) -> tuple[Process, str]:
+    port = port or free_port()
     args = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
             "--graceful-timeout", "10", "portal_service:create_app()"]
     web = Process("web", args, env, log_dir)

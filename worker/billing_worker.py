@@ -48,11 +48,19 @@ class BillingWorker(SimpleWorker):
                 return None
 
     def _drain_once(self, block_ms):
-        entries = self.consumer.read(block_ms)
-        if not entries:
-            return 0
-        # BUSY: a SIGTERM now waits for this batch instead of interrupting it.
+        # BUSY before the read: a SIGTERM now waits for the read (at most one
+        # idle block) and the batch it returns instead of interrupting them. Set
+        # after the read, a signal landing between the two left the batch read
+        # but unapplied, pending until another worker claimed it.
         self.set_state(WorkerStatus.BUSY)
+        try:
+            entries = self.consumer.read(block_ms)
+        except BaseException:
+            self.set_state(WorkerStatus.IDLE)
+            raise
+        if not entries:
+            self.set_state(WorkerStatus.IDLE)
+            return 0
         try:
             self.consumer.process(entries)
             self._failures_in_a_row = 0

@@ -1,0 +1,136 @@
+"""Sign-in hardening: throttled failures (per account and per IP), local-only `next`, cookie flags."""
+from __future__ import annotations
+
+import pytest
+
+from portal_service import create_app
+from shared import login_throttle
+from tests.auth_helpers import csrf_token, register
+from tests.conftest import make_settings
+
+PASSWORD = "correct horse battery"
+# Addresses from the documentation ranges: only ever a REMOTE_ADDR value, never contacted.
+IP_A, IP_B, IP_C = "192.0.2.10", "198.51.100.20", "203.0.113.30"
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(app):
+    fake = Clock()
+    app.extensions["login_throttle"].clock = fake
+    return fake
+
+
+@pytest.fixture
+def account(app):
+    client = app.test_client()
+    register(client, "target@example.com", PASSWORD)
+    return "target@example.com"
+
+
+def attempt(app, email, password, ip, next_url=None, json=False):
+    """One sign-in from a fresh browser at ``ip``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = ip
+    token = csrf_token(client, "/login")
+    query = f"?next={next_url}" if next_url is not None else ""
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post(f"/login{query}", data={"email": email, "password": password, "csrf_token": token},
+                       headers=headers)
+
+
+def fail(app, email, times, ips):
+    for n in range(times):
+        assert attempt(app, email, "wrong password!", ips[n % len(ips)]).status_code == 401
+
+
+def test_failures_are_throttled_per_account_across_ips(app, clock, account):
+    fail(app, "Target@Example.com ", login_throttle.ACCOUNT.free_failures, [IP_A, IP_B])  # normalised
+    refused = attempt(app, account, PASSWORD, IP_C)  # a third address, and even the right password
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "30"
+    assert "Too many failed sign-in attempts. Try again in 30 seconds." in refused.get_data(as_text=True)
+    clock.now += 30
+    assert attempt(app, account, PASSWORD, IP_C).status_code == 302
+
+
+def test_a_refused_attempt_checks_no_password_and_does_not_prolong_the_wait(app, clock, account):
+    fail(app, account, login_throttle.ACCOUNT.free_failures, [IP_A])
+    for _ in range(20):  # hammering during the wait
+        clock.now += 1
+        assert attempt(app, account, "wrong password!", IP_A).status_code == 429
+    clock.now += 10  # 30 s after the last counted failure
+    assert attempt(app, account, PASSWORD, IP_B).status_code == 302
+
+
+def test_the_wait_grows_with_each_failure_but_never_past_five_minutes(app, clock, account):
+    waits = []
+    for _ in range(login_throttle.ACCOUNT.free_failures + 6):
+        response = attempt(app, account, "wrong password!", IP_A)
+        if response.status_code == 429:
+            wait = int(response.headers["Retry-After"])
+            waits.append(wait)
+            clock.now += wait
+            response = attempt(app, account, "wrong password!", IP_A)
+        assert response.status_code == 401
+    assert waits == [30, 60, 120, 240, 300, 300]
+    refused = attempt(app, account, PASSWORD, IP_B)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) <= login_throttle.MAX_DELAY_SECONDS
+    assert "Try again in 5 minutes" in refused.get_data(as_text=True)
+    clock.now += login_throttle.MAX_DELAY_SECONDS  # the owner is never kept out longer than this
+    assert attempt(app, account, PASSWORD, IP_B).status_code == 302
+
+
+def test_failures_expire_after_the_window_and_a_success_clears_them(app, clock, account):
+    fail(app, account, login_throttle.ACCOUNT.free_failures - 1, [IP_A])
+    clock.now += login_throttle.WINDOW_SECONDS + 1
+    fail(app, account, login_throttle.ACCOUNT.free_failures - 1, [IP_A])  # the old ones no longer count
+    assert attempt(app, account, PASSWORD, IP_A).status_code == 302
+    fail(app, account, login_throttle.ACCOUNT.free_failures - 1, [IP_A])  # cleared by the success
+    assert attempt(app, account, PASSWORD, IP_A).status_code == 302
+
+
+def test_many_accounts_from_one_ip_are_throttled_per_ip(app, clock, account):
+    for n in range(login_throttle.ADDRESS.free_failures):
+        assert attempt(app, f"guess{n}@example.com", "wrong password!", IP_A).status_code == 401
+    assert attempt(app, account, PASSWORD, IP_A).status_code == 429  # from that address
+    assert attempt(app, account, PASSWORD, IP_B).status_code == 302  # the owner elsewhere is not affected
+
+
+def test_api_callers_get_the_refusal_as_json(app, clock, account):
+    fail(app, account, login_throttle.ACCOUNT.free_failures, [IP_A])
+    refused = attempt(app, account, PASSWORD, IP_A, json=True)
+    assert refused.status_code == 429
+    assert refused.get_json() == {"error": "Too many failed sign-in attempts. Try again in 30 seconds."}
+    assert refused.headers["Retry-After"] == "30"
+
+
+@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example",
+                                    "http:/evil.example", "javascript:alert(1)", "evil.example", "/%5Cevil.example"])
+def test_next_never_leaves_the_site(app, clock, account, target):
+    response = attempt(app, account, PASSWORD, IP_A, next_url=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard/billing"
+
+
+def test_next_keeps_a_local_path(app, clock, account):
+    response = attempt(app, account, PASSWORD, IP_A, next_url="/api/billing/status")
+    assert response.headers["Location"] == "/api/billing/status"
+
+
+@pytest.mark.parametrize("env, secure", [("production", True), ("development", False)])
+def test_session_cookies_are_httponly_lax_and_secure_outside_development(db_url, redis_url, db, redis_conn,
+                                                                         env, secure):
+    app = create_app(make_settings(db_url, redis_url, app_env=env))
+    client = app.test_client()
+    response = register(client, f"{env}@example.com", PASSWORD)
+    cookie = next(value for value in response.headers.getlist("Set-Cookie") if value.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert ("Secure" in cookie) is secure

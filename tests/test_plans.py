@@ -1,0 +1,67 @@
+"""Plan names and prices read from the sandbox's catalogue, cached briefly."""
+from __future__ import annotations
+
+import pytest
+import stripe
+
+from shared.plans import PlanCatalog
+from stripe_sandbox.server import run_in_thread
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with run_in_thread() as running:
+        yield running
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def rename(sb, product_id: str, name: str) -> None:
+    with sb.sandbox.lock:
+        sb.sandbox.store.collections["products"][product_id]["name"] = name
+
+
+def catalog(sb, keys, clock=None) -> PlanCatalog:
+    client = stripe.StripeClient("sk_test_plans", base_addresses={"api": sb.api_base}, max_network_retries=0)
+    return PlanCatalog(client, keys, ttl=300, clock=clock or Clock())
+
+
+def test_lookup_keys_and_price_ids_resolve_in_configured_order(sb):
+    sb.sandbox.reset()
+    plans = catalog(sb, ("pro", "price_sbx_basic", "missing_key")).plans()
+    assert [(p.key, p.price_id, p.name, p.price_words) for p in plans] == [
+        ("pro", "price_sbx_pro", "Pro", "$29.00 per month"),
+        ("price_sbx_basic", "price_sbx_basic", "Basic", "$9.00 per month"),
+    ]
+
+
+def test_names_are_cached_until_the_ttl_passes(sb):
+    sb.sandbox.reset()
+    clock = Clock()
+    plans = catalog(sb, ("basic",), clock)
+    assert plans.plans()[0].name == "Basic"
+    rename(sb, "prod_sbx_basic", "Starter")
+    assert plans.plans()[0].name == "Basic"  # cached: no Stripe call per page view
+    clock.now += 301
+    assert plans.plans()[0].name == "Starter"
+    rename(sb, "prod_sbx_basic", "Basic")
+
+
+def test_find_accepts_only_configured_plans(sb):
+    sb.sandbox.reset()
+    plans = catalog(sb, ("basic",))
+    assert plans.find("basic").price_id == "price_sbx_basic"
+    assert plans.find("price_sbx_basic").key == "basic"  # the same plan by its price id
+    assert plans.find("pro") is None and plans.find("price_sbx_pro") is None
+
+
+def test_a_retired_price_is_still_named(sb):
+    sb.sandbox.reset()
+    plans = catalog(sb, ("basic",))
+    assert plans.for_price("price_sbx_pro").name == "Pro"
+    assert plans.for_price(None) is None
