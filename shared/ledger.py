@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from peewee import EXCLUDED
 
+from shared import bulk
 from shared.db import database, is_postgres
 from shared.models import StripeEvent
 from shared.timeutil import from_epoch, utcnow
@@ -24,7 +25,8 @@ def done_ids(event_ids: list[str]) -> set[str]:
 def claim_all(events) -> set[str]:
     """Create and lock the batch's ledger rows, in id order; return the ids already done."""
     ordered = sorted(events, key=lambda event: event.id)
-    StripeEvent.insert_many([_pending_row(event) for event in ordered]).on_conflict_ignore().execute()
+    bulk.insert_rows("ledger claim", StripeEvent, [_pending_row(event) for event in ordered],
+                     lambda insert: insert.on_conflict_ignore())
     query = StripeEvent.select(StripeEvent.id, StripeEvent.outcome).where(
         StripeEvent.id.in_([event.id for event in ordered])
     ).order_by(StripeEvent.id)
@@ -33,15 +35,15 @@ def claim_all(events) -> set[str]:
     return {row.id for row in query if row.outcome in DONE}
 
 
-def _pending_row(event) -> dict:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "created": event.created,
-        "customer_id": event.customer_id,
-        "received_at": from_epoch(event.envelope.received_at) or utcnow(),
-        "outcome": PENDING,
-    }
+def _pending_row(event, **fields) -> StripeEvent:
+    return StripeEvent(
+        id=event.id,
+        type=event.type,
+        created=event.created,
+        customer_id=event.customer_id,
+        received_at=from_epoch(event.envelope.received_at) or utcnow(),
+        **{"outcome": PENDING, **fields},
+    )
 
 
 def finish_all(outcomes) -> None:
@@ -49,9 +51,9 @@ def finish_all(outcomes) -> None:
     if not outcomes:
         return
     now = utcnow()
-    rows = [{**_pending_row(event), "outcome": effect.outcome, "note": effect.note, "processed_at": now,
-             "attempts": 1} for event, effect in outcomes]
-    StripeEvent.insert_many(rows).on_conflict(
+    rows = [_pending_row(event, outcome=effect.outcome, note=effect.note, processed_at=now, attempts=1)
+            for event, effect in outcomes]
+    bulk.insert_rows("ledger finish", StripeEvent, rows, lambda insert: insert.on_conflict(
         conflict_target=[StripeEvent.id],
         update={
             StripeEvent.outcome: EXCLUDED.outcome,
@@ -60,7 +62,7 @@ def finish_all(outcomes) -> None:
             StripeEvent.processed_at: EXCLUDED.processed_at,
             StripeEvent.attempts: StripeEvent.attempts + 1,
         },
-    ).execute()
+    ))
 
 
 def record_failure(event_id: str, event_type: str, created: int, received_at: float, error: str) -> None:

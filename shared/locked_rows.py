@@ -8,6 +8,7 @@ keeps the cost per event to Python work, not SQL statements.
 """
 from __future__ import annotations
 
+from shared import bulk
 from shared.db import is_postgres
 from shared.models import Subscription
 
@@ -24,8 +25,9 @@ class LockedSubscriptions:
         ids = sorted(set(wanted) - set(self.rows))
         if not ids:
             return
-        placeholders = [{"id": sub_id, "customer_id": wanted[sub_id] or ""} for sub_id in ids]
-        Subscription.insert_many(placeholders).on_conflict_ignore().execute()
+        placeholders = [Subscription(id=sub_id, customer_id=wanted[sub_id] or "") for sub_id in ids]
+        bulk.insert_rows("subscription placeholders", Subscription, placeholders,
+                         lambda insert: insert.on_conflict_ignore())
         query = Subscription.select().where(Subscription.id.in_(ids)).order_by(Subscription.id)
         if is_postgres():
             query = query.for_update()
@@ -42,10 +44,8 @@ class LockedSubscriptions:
     def flush(self) -> None:
         """Write changed rows back; drop placeholders that nothing filled."""
         changed = [self.rows[sub_id] for sub_id in sorted(self.dirty)]
-        if changed:
-            Subscription.insert_many([row.__data__ for row in changed]).on_conflict(
-                conflict_target=[Subscription.id], preserve=WRITABLE
-            ).execute()
+        bulk.insert_rows("subscription upsert", Subscription, changed,
+                         lambda insert: insert.on_conflict(conflict_target=[Subscription.id], preserve=WRITABLE))
         empty = [row.id for row in self.rows.values() if row.id not in self.dirty and row.status is None
                  and row.invoice_version_created == 0]
         if empty:
