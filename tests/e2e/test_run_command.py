@@ -39,18 +39,21 @@ class Browser:
         cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         self.opener = urllib.request.build_opener(cookies)
         self.poster = urllib.request.build_opener(cookies, NoRedirect())
+        for opener in (self.opener, self.poster):
+            opener.addheaders = [("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")]
 
     def get(self, url: str) -> str:
         with self.opener.open(url, timeout=10) as response:
             return response.read().decode()
 
-    def post_form(self, url: str, fields: dict) -> int:
+    def post_form(self, url: str, fields: dict) -> tuple[int, str | None]:
+        """Post a form; the status and where it redirects (not followed)."""
         data = urllib.parse.urlencode(fields).encode()
         try:
             with self.poster.open(url, data=data, timeout=10) as response:
-                return response.status
+                return response.status, None
         except urllib.error.HTTPError as exc:
-            return exc.code
+            return exc.code, exc.headers.get("Location")
 
     def json(self, url: str) -> dict:
         return json.loads(self.get(url))
@@ -89,19 +92,22 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         browser = Browser()
         wait_for(lambda: "Sign in" in browser.get(url + "login"), timeout=60, what="the web process")
         token = CSRF.search(browser.get(url + "login")).group(1)
-        signed_in = browser.post_form(url + "login", {"email": "demo@example.com", "password": "demo-password",
-                                                      "csrf_token": token})
+        signed_in, _ = browser.post_form(url + "login", {"email": "demo@example.com",
+                                                         "password": "demo-password", "csrf_token": token})
         assert signed_in == 302
         assert browser.json(url + "api/billing/status")["has_access"] is False
 
-        made = urllib.request.Request(
-            f"http://127.0.0.1:{sandbox_port}/_sandbox/subscriptions", method="POST",
-            data=json.dumps({"customer_email": "demo@example.com", "price": "basic"}).encode(),
-            headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(made, timeout=10).read()
+        # Subscribe the way the billing page's button does, then pay on the sandbox's hosted page.
+        token = CSRF.search(browser.get(url + "dashboard/billing")).group(1)
+        status, checkout_url = browser.post_form(url + "api/billing/checkout", {"price": "basic", "csrf_token": token})
+        assert status == 303 and checkout_url.startswith(f"http://127.0.0.1:{sandbox_port}/")
+        assert "Test sandbox" in browser.get(checkout_url)
+        status, back = browser.post_form(checkout_url, {"card": "4242 4242 4242 4242", "action": "pay"})
+        assert status == 303 and back.startswith(url + "dashboard/billing?session_id=")
+        assert "Active" in browser.get(back)  # brought up to date on return, webhook or not
 
         status = wait_for(lambda: _active(browser.json(url + "api/billing/status")), timeout=60,
-                          what="the subscription to reach the database through webhooks")
+                          what="the subscription in the database")
         assert status["subscription"]["price_id"] == "price_sbx_basic"
     finally:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
