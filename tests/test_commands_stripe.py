@@ -2,6 +2,8 @@
 sync and events replay after deliberately dropped webhooks, and portal-config."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from shared import inbox, stored_settings
 from shared.models import Setting, Subscription, User
 from shared.users import create_user
@@ -293,3 +295,13 @@ def test_portal_config_bad_files_fail_clearly_and_change_nothing(ops_app, sandbo
     missing = ops_app.test_cli_runner().invoke(args=["portal-config", "apply", str(tmp_path / "none.toml")])
     assert missing.exit_code == 1 and "cannot read" in missing.output
     assert configurations(sandbox) == before_configs and snapshot_db() == before_db
+
+
+def test_the_documented_example_file_applies(ops_app, sandbox, redis_conn):
+    """docs/portal.example.toml, which the README points at, is a valid configuration."""
+    example = Path(__file__).resolve().parent.parent / "docs" / "portal.example.toml"
+    applied = cli(ops_app, "portal-config", "apply", str(example))
+    assert applied.exit_code == 0, applied.output
+    configuration_id = stored_settings.get(stored_settings.PORTAL_CONFIGURATION)
+    stored = sandbox.stripe_client().v1.billing_portal.configurations.retrieve(configuration_id)
+    assert stored.features.subscription_update.products[1].prices == ["price_sbx_pro"]
