@@ -14,8 +14,17 @@ import stripe
 from portal_service import create_app
 from shared.models import Subscription, User
 from stripe_sandbox.server import run_in_thread
-from tests.billing_helpers import HTML, local_path, pay_on_hosted_page, post_form, post_json, signed_in, text_of
+from tests.billing_helpers import (
+    HTML,
+    local_path,
+    pay_on_hosted_page,
+    post_form,
+    post_json,
+    signed_in,
+    text_of,
+)
 from tests.conftest import make_settings
+from tests.worker_helpers import stripe_client_for
 
 BASE = "http://localhost"
 PAGE = BASE + "/dashboard/billing"
@@ -253,11 +262,13 @@ def test_portal_settings_come_from_configuration(db_url, redis_url, db, redis_co
     assert session["configuration"] == config.id and session["locale"] == "fr"
 
 
-def test_a_stripe_failure_is_a_502_with_a_short_message_and_a_log_line(db_url, redis_url, db, redis_conn, caplog):
+def app_with_stripe_down(db_url, redis_url):
     settings = make_settings(db_url, redis_url, app_base_url=BASE)  # Stripe at a closed port
-    dead = stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": settings.stripe_api_base},
-                               max_network_retries=0)
-    app = create_app(settings, stripe_client=dead)
+    return create_app(settings, stripe_client=stripe_client_for(settings))
+
+
+def test_a_stripe_failure_is_a_502_with_a_short_message_and_a_log_line(db_url, redis_url, db, redis_conn, caplog):
+    app = app_with_stripe_down(db_url, redis_url)
     client = signed_in(app, "outage@example.com")
     User.update(stripe_customer_id="cus_OUTAGE").where(User.email == "outage@example.com").execute()
     billing_log = logging.getLogger("portal.billing")
@@ -353,10 +364,7 @@ def test_status_api_and_page_agree_after_the_return(app, sb):
 
 
 def test_the_page_still_shows_stored_state_when_stripe_is_down(db_url, redis_url, db, redis_conn):
-    settings = make_settings(db_url, redis_url, app_base_url=BASE)  # Stripe at a closed port
-    dead = stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": settings.stripe_api_base},
-                               max_network_retries=0)
-    app = create_app(settings, stripe_client=dead)
+    app = app_with_stripe_down(db_url, redis_url)
     client = signed_in(app, "offline@example.com")
     User.update(stripe_customer_id="cus_OFFLINE").where(User.email == "offline@example.com").execute()
     page = client.get("/dashboard/billing?from=portal", headers=HTML)
