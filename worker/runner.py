@@ -10,7 +10,7 @@ from shared.logs import configure_logging
 from shared.queue import billing_queue
 from shared.redis_conn import connect_redis
 from shared.settings import Settings
-from worker import context, health, metrics_server
+from worker import context, health, metrics_server, orphans
 from worker.billing_worker import BillingWorker
 from worker.consumer import InboxConsumer
 
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.healthcheck:
         return 0 if health.healthy(connect_redis(settings.redis_url, timeout=5)) else 1
     configure_logging(settings.log_level)
+    orphans.stop_children_with_this_process()
     if settings.worker_metrics_port:
         metrics_server.serve(settings.worker_metrics_port, settings.metrics_token)
     ctx = context.build_context(settings)

@@ -95,3 +95,29 @@ def test_a_killed_worker_loses_nothing(stack_env, redis_conn, tmp_path):
     finally:
         survivor.stop()
     assert count(Subscription) == total
+
+
+def test_a_killed_workers_scheduler_does_not_outlive_it(stack_env, redis_conn, tmp_path):
+    """RQ forks the scheduler; SIGKILL on the worker must not leave it running on, holding the lock."""
+    lock = "rq:scheduler-lock:billing"
+    worker = start_worker(stack_env, tmp_path)
+    wait_for(lambda: redis_conn.exists(lock) and redis_conn.keys("rq:scheduler:*"), timeout=30,
+             what="the worker's scheduler to start and take the lock")
+    [scheduler_key] = redis_conn.keys("rq:scheduler:*")
+    scheduler_pid = int(redis_conn.hget(scheduler_key, "pid"))
+    assert scheduler_pid != worker.popen.pid
+    worker.signal(signal.SIGKILL)
+    worker.wait(10)
+    wait_for(lambda: not redis_conn.exists(lock, scheduler_key), timeout=30,
+             what="the orphaned scheduler to release its lock and deregister")
+    wait_for(lambda: not running(scheduler_pid), timeout=10, what="the scheduler process to exit")
+    worker.stop()
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
