@@ -1,8 +1,9 @@
 """A parsed Stripe event and the lock key that orders its writes."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import orjson
 
 from shared.errors import EventError
 from shared.inbox import Envelope
@@ -38,8 +39,8 @@ class Event:
     @classmethod
     def parse(cls, envelope: Envelope) -> "Event":
         try:
-            data = json.loads(envelope.body)
-        except ValueError as exc:
+            data = orjson.loads(envelope.body)
+        except orjson.JSONDecodeError as exc:
             raise EventError(f"event body is not JSON: {exc}") from None
         obj = (data.get("data") or {}).get("object") if isinstance(data, dict) else None
         if not isinstance(obj, dict) or not isinstance(data.get("created"), int):

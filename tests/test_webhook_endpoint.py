@@ -136,6 +136,8 @@ def test_timestamps_inside_the_window_pass(web, redis_conn, offset):
         json.dumps({"id": "evt_1", "type": "x"}).encode(),  # no created, no data.object
         json.dumps({"id": "cus_1", "type": "x", "created": 1, "data": {"object": {}}}).encode(),
         json.dumps({"id": "evt_1", "created": 1, "data": {"object": {}}}).encode(),
+        b'{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {"amount": NaN}}}',  # not JSON
+        '{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {}}}'.encode("utf-16"),  # not UTF-8
     ],
 )
 def test_signed_body_that_is_not_an_event_is_refused(web, redis_conn, body):
