@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from portal_service.errors import error_response
 from shared import return_sync
 from shared.billing_summary import billing_summary
+from shared.errors import CustomerOfAnotherUser
 from shared.models import User
 
 bp = Blueprint("dashboard", __name__)
@@ -32,6 +33,10 @@ def billing():
         return error_response(404, "No such checkout session")
     except return_sync.NotYourCheckout:
         return error_response(403, "This checkout session does not belong to your account")
+    except CustomerOfAnotherUser as exc:
+        log.error("checkout return not linked: %s", exc)
+        return error_response(409, "Your payment went through, but its Stripe customer is already linked to "
+                                   "another account, so it was not added to this one. Please contact support.")
     except stripe.StripeError as exc:
         log.error("could not read user %s's billing from Stripe on return: %s", user.id, type(exc).__name__)
         settled, sync_failed = True, True

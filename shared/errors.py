@@ -11,3 +11,11 @@ class EventError(Exception):
 
 class UnmatchedCheckout(EventError):
     """A completed checkout names no user we know: money without an account."""
+
+
+class CustomerOfAnotherUser(EventError):
+    """A completed checkout's customer is already linked to a different user.
+
+    Relinking would take the customer, its subscriptions and its portal away
+    from that user, so nothing changes until someone looks: the message names
+    the checkout, the customer and both user ids (no secrets)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shared.db import database
-from shared.errors import UnmatchedCheckout
+from shared.errors import CustomerOfAnotherUser, UnmatchedCheckout
 from shared.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.locked_rows import LockedSubscriptions
 from shared.models import StripeEvent, Subscription, User
@@ -121,6 +121,12 @@ def link_checkout_session(session: dict) -> Effect:
         )
     if user.stripe_customer_id == customer_id:
         return Effect(StripeEvent.APPLIED, "customer already linked")
+    owner = User.get_or_none(User.stripe_customer_id == customer_id)
+    if owner is not None:
+        raise CustomerOfAnotherUser(
+            f"checkout {session.get('id')}: customer {customer_id} is already linked to user {owner.id}; "
+            f"user {user.id} left unlinked"
+        )
     User.update(stripe_customer_id=customer_id).where(User.id == user.id).execute()
     return Effect(StripeEvent.APPLIED, f"linked user {user.id}")
 

@@ -127,6 +127,19 @@ def test_checkout_for_an_unknown_user_fails_visibly_and_changes_nothing(applier)
     assert User.select().where(User.stripe_customer_id.is_null(False)).count() == 0
 
 
+def test_checkout_whose_customer_is_another_users_fails_visibly_and_changes_nothing(applier):
+    owner = create_user("owner@example.com", "correct horse")
+    User.update(stripe_customer_id="cus_TAKEN").where(User.id == owner.id).execute()
+    payer = create_user("payer@example.com", "correct horse")
+    evt = event("checkout.session.completed", checkout_session(customer="cus_TAKEN", client_reference_id=str(payer.id)))
+    result = apply(applier, evt)[evt["id"]]
+    assert result.outcome == "failed"
+    assert f"customer cus_TAKEN is already linked to user {owner.id}; user {payer.id} left unlinked" in result.error
+    assert ledger(evt["id"]).outcome == "failed"
+    assert User.get_by_id(owner.id).stripe_customer_id == "cus_TAKEN"
+    assert User.get_by_id(payer.id).stripe_customer_id is None
+
+
 def test_async_payment_events_link_the_customer_too(applier):
     user = create_user("async@example.com", "correct horse")
     for kind in ("checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"):

@@ -338,6 +338,24 @@ def test_a_user_cannot_sync_another_users_checkout_session(app, sb):
     assert User.get(User.email == "victim@example.com").stripe_customer_id is not None
 
 
+def test_a_checkout_whose_customer_belongs_to_another_user_is_a_409_that_changes_nothing(app, sb, caplog):
+    payer = signed_in(app, "payer@example.com")
+    back = pay_on_hosted_page(post_json(payer, "/api/billing/checkout", {"price": "basic"}).get_json()["url"])
+    [session] = collection(sb, "checkout_sessions").values()
+    signed_in(app, "other@example.com")
+    other = User.get(User.email == "other@example.com")
+    User.update(stripe_customer_id=session["customer"]).where(User.id == other.id).execute()
+    with caplog.at_level(logging.ERROR, logger="portal.dashboard"):
+        response = payer.get(local_path(back), headers=HTML)
+    assert response.status_code == 409
+    assert "already linked to another account" in text_of(response)
+    assert session["customer"] not in text_of(response)  # the other account's ids stay out of the page
+    assert User.get(User.email == "payer@example.com").stripe_customer_id is None
+    assert User.get_by_id(other.id).stripe_customer_id == session["customer"]
+    assert Subscription.select().count() == 0
+    assert f"customer {session['customer']} is already linked to user {other.id}" in caplog.text
+
+
 @pytest.mark.parametrize("session_id", ["cs_doesnotexist", "../v1/customers", "cs_%2F..%2Fx"])
 def test_an_unknown_checkout_session_is_a_404_that_changes_nothing(app, session_id):
     client = signed_in(app, "guess@example.com")
