@@ -7,7 +7,7 @@ workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 from __future__ import annotations
 
 import os
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
@@ -20,6 +20,10 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",  # durable in WAL mode across process crashes
     "busy_timeout": 30_000,
 }
+# libpq waits for an unreachable or silent server as long as TCP does (minutes,
+# or for ever once connected); requests and /readyz must fail fast instead.
+# A connect_timeout in DATABASE_URL's query wins.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def init_database(url: str):
@@ -35,7 +39,9 @@ def open_database(url: str):
         _ensure_sqlite_folder(url)
         return connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=30)
     if scheme.startswith("postgres"):
-        return connect_url(url)
+        if "connect_timeout" in parse_qs(urlparse(url).query):
+            return connect_url(url)
+        return connect_url(url, connect_timeout=POSTGRES_CONNECT_TIMEOUT_SECONDS)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgresql)")
 
 

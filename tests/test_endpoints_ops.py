@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -11,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal_service import create_app
 from shared import migrations
-from shared.db import database, init_database
+from shared.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.ops_helpers import TcpForwarder
 from tests.services import RedisServer
@@ -111,6 +113,25 @@ def test_readyz_is_503_while_the_database_is_unreachable_and_200_once_it_is_back
     assert (checks["redis"], checks["migrations"]) == ("ok", "not checked: no database")
     switch.start()
     assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("query, waits", [("", POSTGRES_CONNECT_TIMEOUT_SECONDS), ("?connect_timeout=1", 1)])
+def test_readyz_gives_up_on_a_postgres_server_that_never_answers(redis_url, redis_conn, query, waits):
+    """The kernel completes the TCP handshake, nobody speaks: without a timeout libpq waits for ever."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    url = f"postgresql://portal@127.0.0.1:{silent.getsockname()[1]}/portal{query}"
+    assert open_database(url).connect_params["connect_timeout"] == waits
+    client = create_app(make_settings(url, redis_url)).test_client()
+    answers = []
+    probe = threading.Thread(target=lambda: answers.append(client.get("/readyz")), daemon=True)
+    probe.start()
+    probe.join(60)  # a liveness bound far above the timeout, not a speed check
+    silent.close()
+    assert answers, "/readyz still waiting for a database that never answers"
+    assert answers[0].status_code == 503
+    assert answers[0].get_json()["checks"]["database"] == "unavailable (OperationalError)"
 
 
 def test_readyz_is_503_while_migrations_are_pending(tmp_path, redis_url, redis_conn):
