@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import inbox, stored_settings
+from shared import inbox, stored_settings, sync
 from shared.models import Setting, Subscription, User
 from shared.users import create_user
 from tests.ops_helpers import (cli, ops_app, ops_settings, sandbox, snapshot_db,  # noqa: F401 (fixtures)
@@ -106,6 +106,30 @@ def test_sync_when_stripe_is_unreachable_fails_clearly_and_changes_nothing(ops_a
     assert result.exit_code == 1
     assert "Error: Stripe:" in result.output
     assert snapshot_db() == before_db and snapshot_redis(redis_conn) == before_redis
+
+
+def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(ops_app, ops_settings, sandbox, redis_conn,
+                                                                  monkeypatch):
+    drop_webhooks(sandbox)
+    for n in range(3):
+        subscribe(sandbox, f"part{n}@example.com")
+    settle(sandbox, ops_settings, redis_conn)
+    wait_past_clock_margin(latest_created(sandbox))
+    monkeypatch.setattr(sync, "PAGE_SIZE", 1)  # one subscription per request to Stripe
+    reconcile = sync.reconcile
+
+    def reconcile_then_stripe_goes_away(*args, **kwargs):
+        result = reconcile(*args, **kwargs)
+        sandbox.stop()
+        return result
+
+    monkeypatch.setattr(sync, "reconcile", reconcile_then_stripe_goes_away)
+    result = ops_app.test_cli_runner().invoke(args=["sync"])
+    assert result.exit_code == 1
+    assert "Error: Stripe:" in result.output
+    assert ("Stopped part way. sync: 1 subscriptions: 1 created, 0 changed, 0 unchanged, 0 kept. "
+            "Those rows are written; run sync again to finish.") in result.output
+    assert Subscription.select().count() == 1
 
 
 def test_events_replay_enqueues_only_what_the_ledger_lacks(ops_app, ops_settings, sandbox, redis_conn):

@@ -35,12 +35,19 @@ def progress(iterable, label: str, length: int | None = None):
 
 
 @contextlib.contextmanager
-def stripe_errors():
-    """A Stripe API error ends the command with Stripe's message, not a traceback."""
+def stripe_errors(so_far=None):
+    """A Stripe API error ends the command with Stripe's message, not a traceback.
+
+    ``so_far``, when given, says what the command had done before the error:
+    an operator must know whether to run it again.
+    """
     try:
         yield
     except stripe.StripeError as exc:
-        raise click.ClickException(f"Stripe: {exc.user_message or exc}") from None
+        message = f"Stripe: {exc.user_message or exc}"
+        if so_far is not None:
+            message += f"\nStopped part way. {so_far()}"
+        raise click.ClickException(message) from None
 
 
 def would(dry_run: bool, verb: str) -> str:

@@ -24,7 +24,7 @@ from shared.stripe_objects import id_of
 def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
     seen: set[str] = set()
-    with database.connection_context(), stripe_errors():
+    with database.connection_context(), stripe_errors(lambda: _stopped(counts, dry_run)):
         with progress(sync.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
             for obj, fetched_at in bar:
                 seen.add(obj.get("id"))
@@ -58,6 +58,11 @@ def _record(counts: Counter) -> None:
         sync.record_run(redis_conn(), counts, time.time())
     except redis.RedisError as exc:
         click.echo(f"warning: the run's counts were not recorded for /metrics ({type(exc).__name__})", err=True)
+
+
+def _stopped(counts: Counter, dry_run: bool) -> str:
+    done = _summary(counts, dry_run)
+    return done if dry_run else done + ". Those rows are written; run sync again to finish."
 
 
 def _summary(counts: Counter, dry_run: bool) -> str:
