@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import stripe
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.db import database, init_database
 from shared.login_throttle import LoginThrottle
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None, stripe_client: stripe.StripeCli
     register_extensions(app, settings, stripe_client)
     register_database(app, settings)
     register_blueprints(app)
+    register_middleware(app, settings)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -64,11 +66,22 @@ def register_database(app: Flask, settings: Settings) -> None:
             database.close()
 
 
-def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, dashboard, ops
+def register_middleware(app: Flask, settings: Settings) -> None:
     from portal_service.webhooks import WebhookIngest
 
-    app.wsgi_app = WebhookIngest(app.wsgi_app, app.config["SETTINGS"], app.extensions["redis"])
+    app.wsgi_app = WebhookIngest(app.wsgi_app, settings, app.extensions["redis"])
+    if settings.trusted_proxy_hops:
+        # Behind a proxy every request comes from the proxy's address: the
+        # per-IP sign-in and sign-up throttles would lump all users together,
+        # and a proxy on this host would make /metrics look like loopback.
+        # Only as many X-Forwarded-For hops as there are proxies are believed.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal_service import auth, billing_api, dashboard, ops
+
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(billing_api.bp)

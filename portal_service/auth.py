@@ -56,10 +56,17 @@ def start_session(user: User) -> None:
 def register():
     if request.method == "GET":
         return render_template("register.html")
+    email, ip = request.form.get("email", ""), request.remote_addr
+    throttle = current_app.extensions["login_throttle"]
+    wait = throttle.registration_retry_after(ip)
+    if wait:
+        message = f"Too many sign-ups from your network. Try again in {wait_words(wait)}."
+        return _too_many(wait, message, "register.html", email=email)
+    throttle.record_registration(ip)
     try:
-        user = create_user(request.form.get("email", ""), request.form.get("password", ""))
+        user = create_user(email, request.form.get("password", ""))
     except AccountError as exc:
-        return render_template("register.html", error=str(exc), email=request.form.get("email", "")), 400
+        return render_template("register.html", error=str(exc), email=email), 400
     start_session(user)
     return redirect(safe_next(request.args.get("next")))
 
@@ -85,11 +92,15 @@ def login():
 
 def _too_many_attempts(wait: int, email: str):
     message = f"Too many failed sign-in attempts. Try again in {wait_words(wait)}."
+    return _too_many(wait, message, "login.html", email=email, next=request.form.get("next", ""))
+
+
+def _too_many(wait: int, message: str, template: str, **context):
+    """429 with Retry-After: the form again for browsers, the message as JSON for API callers."""
     if wants_json():
         response = error_response(429, message)
     else:
-        response = render_template("login.html", error=message, email=email,
-                                   next=request.form.get("next", "")), 429
+        response = render_template(template, error=message, **context), 429
     response = current_app.make_response(response)
     response.headers["Retry-After"] = str(wait)
     return response

@@ -9,6 +9,10 @@ neither guesses nor prolongs it: an attacker can hold an account to one guess
 per MAX_DELAY_SECONDS at most, and its owner is never kept out longer than
 that after the attacker's last counted failure. A successful sign-in clears
 the account's failures.
+
+Registrations are counted per IP the same way, successful or not: each one
+costs an Argon2id hash, and "already registered" answers would otherwise let
+one address enumerate accounts or fill the user table without limit.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ class Limit:
 
 ACCOUNT = Limit("account", 5)
 ADDRESS = Limit("ip", 20)  # many accounts from one address: credential stuffing
+REGISTRATIONS = Limit("register", 10)  # per IP; a family or an office behind one address still fits
 
 
 def delay_after(failures: int, free: int) -> int:
@@ -65,16 +70,33 @@ class LoginThrottle:
             return 0
 
     def record_failure(self, email: str, ip: str | None) -> None:
+        self._record([key for key, _ in self._keys(email, ip)])
+
+    def registration_retry_after(self, ip: str | None) -> int:
+        """Seconds before this IP may register again; 0 when it may now (or Redis is down)."""
+        if not ip:
+            return 0
+        try:
+            return self._wait(self._registration_key(ip), REGISTRATIONS)
+        except redis.RedisError as exc:
+            log.warning("login throttle unavailable (%s): registration not throttled", type(exc).__name__)
+            return 0
+
+    def record_registration(self, ip: str | None) -> None:
+        if ip:
+            self._record([self._registration_key(ip)])
+
+    def _record(self, keys: list[str]) -> None:
         now = self.clock()
         try:
             pipe = self.conn.pipeline()
-            for key, _ in self._keys(email, ip):
+            for key in keys:
                 pipe.zadd(key, {f"{now:.6f}:{uuid.uuid4().hex[:8]}": now})
                 pipe.zremrangebyscore(key, "-inf", now - WINDOW_SECONDS)
                 pipe.expire(key, WINDOW_SECONDS)
             pipe.execute()
         except redis.RedisError as exc:
-            log.warning("login throttle unavailable (%s): failure not recorded", type(exc).__name__)
+            log.warning("login throttle unavailable (%s): attempt not recorded", type(exc).__name__)
 
     def record_success(self, email: str) -> None:
         try:
@@ -99,6 +121,10 @@ class LoginThrottle:
         if ip:
             keys.append((f"portal:login:fail:ip:{ip}", ADDRESS))
         return keys
+
+    @staticmethod
+    def _registration_key(ip: str) -> str:
+        return f"portal:register:ip:{ip}"
 
     @staticmethod
     def _account_key(email: str) -> str:

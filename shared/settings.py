@@ -38,6 +38,7 @@ class Settings:
     log_level: str = "INFO"
     metrics_token: str | None = None
     worker_metrics_port: int = 0
+    trusted_proxy_hops: int = 0
 
     @property
     def is_development(self) -> bool:
@@ -69,6 +70,7 @@ class Settings:
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
             metrics_token=reader.text("METRICS_TOKEN", None),
             worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 0),
+            trusted_proxy_hops=reader.integer("TRUSTED_PROXY_HOPS", 0),
         )
         settings.check()
         return settings
@@ -84,6 +86,8 @@ class Settings:
             raise ConfigError("APP_ENV must be production, development or test")
         if not self.is_development and len(self.secret_key) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters outside development")
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 5 (the proxies in front of the web)")
 
 
 class _Reader:

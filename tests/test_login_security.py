@@ -1,10 +1,14 @@
-"""Sign-in hardening: throttled failures (per account and per IP), local-only `next`, cookie flags."""
+"""Browser-facing hardening: throttled sign-in failures (per account and per IP) and sign-ups (per IP),
+local-only `next`, cookie flags, security headers."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from portal_service import create_app
 from shared import login_throttle
+from shared.models import User
 from tests.auth_helpers import csrf_token, register
 from tests.conftest import make_settings
 
@@ -110,6 +114,107 @@ def test_api_callers_get_the_refusal_as_json(app, clock, account):
     assert refused.status_code == 429
     assert refused.get_json() == {"error": "Too many failed sign-in attempts. Try again in 30 seconds."}
     assert refused.headers["Retry-After"] == "30"
+
+
+def sign_up(app, email, ip, password=PASSWORD, json=False):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = ip
+    token = csrf_token(client, "/register")
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post("/register", data={"email": email, "password": password, "csrf_token": token},
+                       headers=headers)
+
+
+def test_sign_ups_are_throttled_per_ip_whether_or_not_they_succeed(app, clock, account):
+    free = login_throttle.REGISTRATIONS.free_failures
+    for n in range(free - 1):
+        assert sign_up(app, f"new{n}@example.com", IP_A).status_code == 302
+    assert sign_up(app, account, IP_A).status_code == 400  # already registered: counted too
+    users = User.select().count()
+    refused = sign_up(app, "one-more@example.com", IP_A)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+    assert "Too many sign-ups from your network. Try again in 30 seconds." in refused.get_data(as_text=True)
+    as_json = sign_up(app, "one-more@example.com", IP_A, json=True)
+    assert as_json.status_code == 429
+    assert as_json.get_json() == {"error": "Too many sign-ups from your network. Try again in 30 seconds."}
+    assert User.select().count() == users  # nothing was created while refused
+    assert sign_up(app, "elsewhere@example.com", IP_B).status_code == 302  # other addresses are not affected
+    clock.now += 30
+    assert sign_up(app, "one-more@example.com", IP_A).status_code == 302
+
+
+def test_sign_ups_are_counted_in_a_sliding_window(app, clock):
+    for n in range(login_throttle.REGISTRATIONS.free_failures):
+        assert sign_up(app, f"early{n}@example.com", IP_A).status_code == 302
+    clock.now += login_throttle.WINDOW_SECONDS + 1
+    assert sign_up(app, "later@example.com", IP_A).status_code == 302
+
+
+@pytest.mark.parametrize("path, status", [("/login", 200), ("/dashboard/billing", 302),
+                                          ("/api/billing/status", 401), ("/no-such-page", 404)])
+def test_every_page_and_api_answer_carries_the_security_headers(client, path, status):
+    headers = {"Accept": "application/json"} if path.startswith("/api/") else {}
+    response = client.get(path, headers=headers)
+    assert response.status_code == status
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_have_no_inline_script_or_style_for_the_policy_to_block(client):
+    page = client.get("/register").get_data(as_text=True)
+    assert "<style" not in page and " style=" not in page
+    assert not re.search(r"\son[a-z]+=", page)  # no onclick= and the like
+    assert not re.search(r"<script(?![^>]*\bsrc=\"/static/)", page)
+    assert client.get("/static/app.css").status_code == 200
+
+
+def behind(app, forwarded_for):
+    """A browser at ``forwarded_for`` reaching the app through a proxy on this host."""
+    client = app.test_client()
+    client.environ_base.update(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=forwarded_for)
+    return client
+
+
+@pytest.fixture
+def proxied_app(db_url, redis_url, db, redis_conn):
+    return create_app(make_settings(db_url, redis_url, trusted_proxy_hops=1))
+
+
+def test_behind_a_trusted_proxy_throttles_key_on_the_forwarded_address(proxied_app):
+    for n in range(login_throttle.ADDRESS.free_failures):
+        client = behind(proxied_app, IP_A)
+        data = {"email": f"guess{n}@example.com", "password": "wrong password!", "csrf_token": csrf_token(client)}
+        assert client.post("/login", data=data).status_code == 401
+    assert register(behind(proxied_app, IP_A), "a@example.com").status_code == 302  # sign-ups count apart
+    client = behind(proxied_app, IP_A)
+    data = {"email": "a@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)}
+    assert client.post("/login", data=data).status_code == 429  # that address is throttled...
+    client = behind(proxied_app, IP_B)
+    data = {"email": "a@example.com", "password": PASSWORD, "csrf_token": csrf_token(client)}
+    assert client.post("/login", data=data).status_code == 302  # ...not everyone behind the proxy
+
+
+def test_behind_a_trusted_proxy_metrics_see_the_real_client(proxied_app, app):
+    assert behind(proxied_app, IP_A).get("/metrics").status_code == 403  # not loopback, whatever the socket
+    assert behind(proxied_app, "127.0.0.1").get("/metrics").status_code == 200
+    # Without trusted proxies the header is only text: a client cannot claim another address with it.
+    outside = app.test_client()
+    outside.environ_base.update(REMOTE_ADDR=IP_A, HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert outside.get("/metrics").status_code == 403
+
+
+@pytest.mark.parametrize("value", ["-1", "6", "two"])
+def test_a_bad_trusted_proxy_hops_refuses_to_start(value):
+    from shared.errors import ConfigError
+    from shared.settings import Settings
+
+    env = {"SECRET_KEY": "x" * 40, "REDIS_URL": "redis://127.0.0.1:1/0", "STRIPE_SECRET_KEY": "sk_test_x",
+           "STRIPE_WEBHOOK_SECRET": "whsec_x", "TRUSTED_PROXY_HOPS": value}
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS"):
+        Settings.from_env(env)
 
 
 @pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example",

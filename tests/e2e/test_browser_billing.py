@@ -112,6 +112,8 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
     page = browser.new_page(viewport={"width": 900, "height": 760})
     page.set_default_timeout(20_000)
     expect.set_options(timeout=15_000)  # a loaded CI machine is slower than a laptop
+    blocked = []  # anything our Content-Security-Policy refused: it must refuse nothing of ours
+    page.on("console", lambda message: "Content Security Policy" in message.text and blocked.append(message.text))
     shots = Shots(page, tmp_path / "screenshots")
     status = page.locator("#status")
     plan = page.locator("#plan-name")
@@ -124,6 +126,7 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
     page.wait_for_url(url + "/dashboard/billing")
     expect(status).to_have_text("You have no subscription yet.")
     expect(page.get_by_role("button", name="Subscribe to Pro")).to_be_visible()
+    expect(page.get_by_role("button", name="Subscribe to Pro")).to_have_css("background-color", "rgb(99, 91, 255)")
     shots.take("01-no-subscription")
 
     # Subscribe: the clicked button shows it is working. The test holds the
@@ -217,3 +220,4 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
         page.click("button:has-text('Sign in')")
     expect(page.get_by_role("alert")).to_have_text("Too many failed sign-in attempts. Try again in 30 seconds.")
     shots.take("09-sign-in-throttled")
+    assert blocked == []
