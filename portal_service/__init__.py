@@ -69,7 +69,7 @@ def register_database(app: Flask, settings: Settings) -> None:
 def register_middleware(app: Flask, settings: Settings) -> None:
     from portal_service.webhooks import WebhookIngest
 
-    app.wsgi_app = WebhookIngest(app.wsgi_app, settings, app.extensions["redis"])
+    app.wsgi_app = WebhookIngest(app.wsgi_app, settings)
     if settings.trusted_proxy_hops:
         # Behind a proxy every request comes from the proxy's address: the
         # per-IP sign-in and sign-up throttles would lump all users together,

@@ -11,7 +11,6 @@ down or slow we answer 503 so that Stripe delivers it again later.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -70,16 +69,16 @@ def read_body(environ: dict, limit: int) -> bytes:
 class WebhookIngest:
     """WSGI middleware answering POST /api/webhooks/stripe; the rest goes to ``app``."""
 
-    def __init__(self, app, settings: Settings, redis_conn: redis.Redis):
+    def __init__(self, app, settings: Settings):
         self.app = app
         self.settings = settings
-        self.redis = redis_conn
+        self.inbox = inbox.InboxWriter(settings.redis_url, settings.redis_timeout_seconds)
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") != PATH:
             return self.app(environ, start_response)
         status, payload, headers = self.answer(environ)
-        body = json.dumps(payload).encode()
+        body = orjson.dumps(payload)
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(status, headers)
         return [body]
@@ -111,7 +110,7 @@ class WebhookIngest:
     def enqueue(self, event_id: str, event_type: str, body: bytes):
         started = time.perf_counter()
         try:
-            inbox.push(self.redis, event_id, event_type, body)
+            self.inbox.push(event_id, event_type, body)
         except redis.RedisError as exc:
             metrics.count_webhook("redis_unavailable")
             log_fields(log, "webhook not queued", logging.ERROR, event_id=event_id, error=type(exc).__name__)

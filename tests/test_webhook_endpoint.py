@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+import redis as redis_lib
 
 from portal_service import create_app
 from shared import inbox
@@ -208,3 +209,77 @@ def test_redis_that_does_not_answer_times_out_with_503(tmp_path):
     response = post(app.test_client(), body, sign(body, WEBHOOK_SECRET))
     assert response.status_code == 503
     server.close()
+
+
+def test_after_a_redis_restart_deliveries_are_queued_again(tmp_path):
+    from tests.services import RedisServer
+
+    private = RedisServer(tmp_path / "redis").start()
+    try:
+        client = create_app(make_settings(f"sqlite:///{tmp_path / 'x.db'}", private.url,
+                                          redis_timeout_seconds=0.5)).test_client()
+        bodies = [a_body() for _ in range(3)]
+        assert post(client, bodies[0][1], sign(bodies[0][1], WEBHOOK_SECRET)).status_code == 200
+        private.stop()
+        assert post(client, bodies[1][1], sign(bodies[1][1], WEBHOOK_SECRET)).status_code == 503
+        private.start()  # the same port, empty: this test's server keeps nothing on disk
+        assert post(client, bodies[2][1], sign(bodies[2][1], WEBHOOK_SECRET)).status_code == 200
+        conn = redis_lib.Redis.from_url(private.url)
+        assert [fields[b"id"].decode() for _, fields in conn.xrange(inbox.STREAM_KEY)] == [bodies[2][0]["id"]]
+    finally:
+        private.stop()
+
+
+def test_a_reply_that_comes_after_the_timeout_is_never_taken_for_the_next_ones(redis_url, redis_conn):
+    """Redis answers the first append late: that push fails (503 for Stripe), and every later push
+    gets its own entry id, not the late reply."""
+    relay = DelayedRelay(redis_url, first_reply_delay=1.0)
+    writer = inbox.InboxWriter(relay.url, timeout=0.3)
+    with pytest.raises(redis_lib.TimeoutError):
+        writer.push("evt_late", "customer.updated", b"{}")
+    time.sleep(1.2)  # the late reply has reached the old socket by now
+    ids = {writer.push(f"evt_{n}", "customer.updated", b"{}"): f"evt_{n}" for n in range(3)}
+    stored = {entry_id.decode(): fields[b"id"].decode() for entry_id, fields in redis_conn.xrange(inbox.STREAM_KEY)}
+    assert {entry_id: stored[entry_id] for entry_id in ids} == ids
+    relay.close()
+
+
+class DelayedRelay:
+    """A TCP relay to Redis that holds back the first reply it relays for ``first_reply_delay`` seconds."""
+
+    def __init__(self, redis_url: str, first_reply_delay: float):
+        import socket
+        import threading
+        from urllib.parse import urlsplit
+
+        target = urlsplit(redis_url)
+        self.target, self.delay, self.delayed = (target.hostname, target.port), first_reply_delay, False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}{target.path or '/0'}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, source, sink, replies):
+        try:
+            while data := source.recv(65536):
+                if replies and not self.delayed:
+                    self.delayed = True
+                    time.sleep(self.delay)
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()
