@@ -32,3 +32,24 @@ def test_the_second_statement_of_a_shape_reuses_the_text_and_stores_the_same_val
     assert stored("sub_1") == ("canceled", True, moment, 3, 1.5, 42)
     assert stored("sub_2") == ("trialing", False, None, None, None, 0)
     assert stored("sub_3") == (None, False, None, None, None, 0)
+
+
+def test_statements_of_any_length_share_one_text_identical_to_peewees(db):
+    fields = Subscription._meta.sorted_fields
+    preserve = [f for f in fields if f.name != "id"]
+    upsert([sub("sub_1", status="active")])
+    template = bulk._templates[("test upsert", type(bulk.database.obj))]
+    for rows in (1, 2, 7, 200):
+        values = [tuple(None for _ in fields)] * rows
+        peewee_sql, _ = Subscription.insert_many(values, fields=fields).on_conflict(
+            conflict_target=[Subscription.id], preserve=preserve).sql()
+        assert template.sql(rows) == peewee_sql
+
+
+def test_batches_of_different_lengths_store_every_row(db):
+    for batch, status in (([1, 2, 3], "active"), ([2], "past_due"), ([1, 3, 4, 5, 6], "canceled")):
+        upsert([sub(f"sub_{n}", status=status, quantity=n) for n in batch])
+    assert {row.id: (row.status, row.quantity) for row in Subscription.select()} == {
+        "sub_1": ("canceled", 1), "sub_2": ("past_due", 2), "sub_3": ("canceled", 3),
+        "sub_4": ("canceled", 4), "sub_5": ("canceled", 5), "sub_6": ("canceled", 6),
+    }
