@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from peewee import fn
+
 from shared.db import database
 from shared.errors import CustomerOfAnotherUser, UnmatchedCheckout
 from shared.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
@@ -121,13 +123,14 @@ def link_checkout_session(session: dict) -> Effect:
         )
     if user.stripe_customer_id == customer_id:
         return Effect(StripeEvent.APPLIED, "customer already linked")
-    owner = User.get_or_none(User.stripe_customer_id == customer_id)
-    if owner is not None:
+    owner = User.alias()
+    taken = fn.EXISTS(owner.select(owner.id).where(owner.stripe_customer_id == customer_id))
+    if not User.update(stripe_customer_id=customer_id).where(User.id == user.id, ~taken).execute():
+        owner_id = User.select(User.id).where(User.stripe_customer_id == customer_id).scalar()
         raise CustomerOfAnotherUser(
-            f"checkout {session.get('id')}: customer {customer_id} is already linked to user {owner.id}; "
+            f"checkout {session.get('id')}: customer {customer_id} is already linked to user {owner_id}; "
             f"user {user.id} left unlinked"
         )
-    User.update(stripe_customer_id=customer_id).where(User.id == user.id).execute()
     return Effect(StripeEvent.APPLIED, f"linked user {user.id}")
 
 
