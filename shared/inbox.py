@@ -84,15 +84,28 @@ class InboxWriter:
         args = [item for pair in delivery_fields(event_id, event_type, body).items() for item in pair]
         with self.lock:
             connection = self._connection_of_this_process()
+            was_open = connection.is_connected
             try:
-                connection.send_command("XADD", STREAM_KEY, "*", *args)
-                return _text(connection.read_response())
-            except BaseException:
-                # A reply may still be on its way: it must never be read as the
-                # next command's. redis-py drops the socket on a timeout; this
-                # covers anything else that cuts the exchange short (a signal).
-                connection.disconnect()
-                raise
+                return self._xadd(connection, args)
+            except redis.ConnectionError:
+                if not was_open:
+                    raise
+                # The socket was closed while idle (a Redis restart, its idle
+                # timeout): one try on a new one. Had the first XADD been
+                # applied after all, the ledger would ignore the copy.
+                return self._xadd(connection, args)
+
+    @staticmethod
+    def _xadd(connection, args: list) -> str:
+        try:
+            connection.send_command("XADD", STREAM_KEY, "*", *args)
+            return _text(connection.read_response())
+        except BaseException:
+            # A reply may still be on its way: it must never be read as the
+            # next command's. redis-py drops the socket on a timeout; this
+            # covers anything else that cuts the exchange short (a signal).
+            connection.disconnect()
+            raise
 
     def _connection_of_this_process(self):
         if self._pid != os.getpid():  # never share a socket with the process we were forked from
