@@ -250,7 +250,7 @@ def test_a_reply_that_comes_after_the_timeout_is_never_taken_for_the_next_ones(r
 
 
 class DelayedRelay:
-    """A TCP relay to Redis that holds back the first reply it relays for ``first_reply_delay`` seconds."""
+    """A TCP relay to Redis that holds back the first entry id it relays for ``first_reply_delay`` seconds."""
 
     def __init__(self, redis_url: str, first_reply_delay: float):
         import socket
@@ -279,7 +279,9 @@ class DelayedRelay:
     def _pump(self, source, sink, replies):
         try:
             while data := source.recv(65536):
-                if replies and not self.delayed:
+                # The first bulk reply is XADD's entry id; the +OK replies before it
+                # answer the handshake redis-py sends on connecting.
+                if replies and not self.delayed and data.startswith(b"$"):
                     self.delayed = True
                     time.sleep(self.delay)
                 sink.sendall(data)
