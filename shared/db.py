@@ -7,6 +7,7 @@ workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
@@ -70,3 +71,23 @@ def write_transaction():
         return database.atomic("IMMEDIATE")
     return database.atomic()
 
+
+
+@contextmanager
+def unit_of_work():
+    """One batch or one job on this thread's connection, which stays open for the next.
+
+    After a failure the connection is closed, so the next unit opens a new one:
+    a connection the server dropped (a restart, a failover, a terminated
+    backend, ``idle_session_timeout``) answers every later query with
+    "connection already closed" and must not stay in use. Reconnecting happens
+    here, between units of work, never inside a transaction (peewee's
+    ReconnectMixin retries a query mid-transaction, which is unsafe on
+    PostgreSQL). A database that is still down fails the next unit at connect.
+    """
+    database.connect(reuse_if_open=True)
+    try:
+        yield
+    except BaseException:
+        database.close()  # the unit's transaction has unwound; closing a dead connection does not raise
+        raise

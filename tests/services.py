@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 import uuid
 
@@ -42,3 +44,58 @@ def drop_postgres_schema(base_url: str, schema: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     conn.close()
+
+
+class TcpProxy:
+    """A TCP forwarder on a fixed port: stop() drops every connection and refuses new
+    ones, as a database server that restarts or fails over does; start() again heals it."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def start(self) -> "TcpProxy":
+        self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        with self.lock:
+            doomed, self.sockets = [self.listener, *self.sockets], []
+            self.listener = None
+        for sock in doomed:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                return  # stopped
+            server.settimeout(None)
+            with self.lock:
+                self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -40,7 +40,23 @@ class InboxConsumer:
         inbox.ensure_group(conn)
 
     def read(self, block_ms: int | None) -> list[tuple[str, dict]]:
-        """The next batch: our own unfinished entries, a dead worker's, or new ones."""
+        """The next batch: our own unfinished entries, a dead worker's, or new ones.
+
+        A stream or consumer group that vanished (deleted by hand, a Redis
+        restored without them) is created again, reading from the start of
+        whatever the stream holds; this read then returns nothing.
+        """
+        try:
+            return self._read(block_ms)
+        except redis.ResponseError as exc:
+            if not _group_is_gone(exc):
+                raise
+            log.warning("the inbox's consumer group is gone (%s); creating it again", exc)
+            inbox.ensure_group(self.conn)
+            self._reread_own = True
+            return []
+
+    def _read(self, block_ms: int | None) -> list[tuple[str, dict]]:
         if self._reread_own:
             entries = self._read_group("0", None)
             self._reread_own = False
@@ -106,9 +122,13 @@ class InboxConsumer:
 
     def leave(self) -> None:
         """Remove this consumer from the group if it holds nothing pending."""
-        summary = self.conn.xpending_range(inbox.STREAM_KEY, inbox.GROUP, "-", "+", 1, consumername=self.name)
-        if not summary:
-            self.conn.xgroup_delconsumer(inbox.STREAM_KEY, inbox.GROUP, self.name)
+        try:
+            summary = self.conn.xpending_range(inbox.STREAM_KEY, inbox.GROUP, "-", "+", 1, consumername=self.name)
+            if not summary:
+                self.conn.xgroup_delconsumer(inbox.STREAM_KEY, inbox.GROUP, self.name)
+        except redis.ResponseError as exc:
+            if not _group_is_gone(exc):
+                raise  # with no group, there is nothing to leave
 
 
 def _first_delivery_of(envelopes: list[Envelope], event_ids: set[str]) -> list[Envelope]:
@@ -117,6 +137,12 @@ def _first_delivery_of(envelopes: list[Envelope], event_ids: set[str]) -> list[E
         if envelope.event_id in event_ids:
             chosen.setdefault(envelope.event_id, envelope)
     return list(chosen.values())
+
+
+def _group_is_gone(exc: redis.ResponseError) -> bool:
+    # NOGROUP: no such stream or group. UNBLOCKED: Redis 7 ends a blocked
+    # XREADGROUP this way when its stream is deleted.
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 def _text(value) -> str:
