@@ -110,6 +110,7 @@ class BillingWorker(SimpleWorker):
         except Exception as exc:
             # The database or Redis is unavailable. The batch stays pending in
             # the stream and is read again; pause rather than spin or exit.
+            self.consumer.read_own_pending_next()
             self._state = WorkerStatus.IDLE  # a SIGTERM during the pause stops at once
             self._pause_after(f"batch of {len(entries)} deliveries not applied", exc)
             return len(entries)

@@ -56,6 +56,10 @@ class InboxConsumer:
             self._reread_own = True
             return []
 
+    def read_own_pending_next(self) -> None:
+        """After a batch failed, wherever it failed: read it again before anything new."""
+        self._reread_own = True
+
     def _read(self, block_ms: int | None) -> list[tuple[str, dict]]:
         if self._reread_own:
             entries = self._read_group("0", None)
