@@ -7,6 +7,7 @@ import sys
 import pytest
 from rq import Callback, Retry
 
+from shared import failed_events
 from shared.models import Subscription
 from shared.queue import billing_queue
 from tests.stripe_fixtures import body_of, event, subscription
@@ -43,6 +44,9 @@ def test_a_job_naming_os_system_is_failed_and_never_called(settings, db, redis_c
            "(worker.jobs.apply_event)" in reason
     assert not marker.exists()
     assert billing_queue(redis_conn).scheduled_job_registry.get_job_ids() == []  # no retries of it
+    [listed] = failed_events.list_failed(redis_conn)  # what `portal-service failed list` shows
+    assert (listed.job_id, listed.event_id, listed.ledger) == (job.id, "", None)
+    assert listed.error.startswith("worker.allowed_jobs.RefusedJob: refused to run 'os.system'")
 
 
 def test_a_job_naming_an_unknown_module_is_failed_before_any_import(settings, db, redis_conn, probe_module):
@@ -79,3 +83,15 @@ def test_the_projects_own_job_still_runs(settings, db, redis_conn):
     drain(settings, redis_conn)
     assert billing_queue(redis_conn).fetch_job(job.id).get_status() == "finished"
     assert Subscription.get_by_id(sub["id"]).status == "active"
+
+
+def test_a_job_hash_rq_cannot_load_is_taken_off_the_queue(settings, db, redis_conn):
+    redis_conn.hset("rq:job:garbage", mapping={"data": b"{}", "status": "no-such-status", "origin": "billing"})
+    redis_conn.rpush("rq:queue:billing", "garbage")
+    sub = subscription()
+    job = billing_queue(redis_conn).enqueue_call(
+        "worker.jobs.apply_event", args=(job_arg(event("customer.subscription.created", sub, created=100)),))
+    drain(settings, redis_conn)  # the worker goes on to the next job
+    assert billing_queue(redis_conn).fetch_job(job.id).get_status() == "finished"
+    assert redis_conn.lrange("rq:queue:billing", 0, -1) == []
+    assert redis_conn.lrange("rq:queue:billing:intermediate", 0, -1) == []

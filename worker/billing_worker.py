@@ -130,18 +130,35 @@ class BillingWorker(SimpleWorker):
         time.sleep(pause)
 
     def _next_rq_job(self):
-        result = self.queue_class.dequeue_any(
-            self._ordered_queues,
-            None,  # no blocking: the inbox read above is the wait
-            connection=self.connection,
-            job_class=self.job_class,
-            serializer=self.serializer,
-            death_penalty_class=self.death_penalty_class,
-        )
+        while True:
+            try:
+                result = self.queue_class.dequeue_any(
+                    self._ordered_queues,
+                    None,  # no blocking: the inbox read above is the wait
+                    connection=self.connection,
+                    job_class=self.job_class,
+                    serializer=self.serializer,
+                    death_penalty_class=self.death_penalty_class,
+                )
+                break
+            except REDIS_DOWN:
+                raise
+            except Exception as exc:
+                self._set_aside_unreadable_job(exc)
         if result is not None:
             job, queue = result
             self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
         return result
+
+    def _set_aside_unreadable_job(self, exc: Exception) -> None:
+        """A job hash RQ cannot even load (written to Redis by hand) would end RQ's
+        loop, here and again at every maintenance: drop it from the queue instead."""
+        job_id, queue = getattr(exc, "job_id", None), getattr(exc, "queue", None)
+        if job_id is None or queue is None:
+            raise exc
+        queue.intermediate_queue.remove(job_id)
+        log.error("job %s cannot be loaded (%s: %s); taken off the queue %s, its hash left for inspection",
+                  job_id, type(exc).__name__, exc, queue.name)
 
     def _restart_dead_scheduler(self) -> None:
         """RQ's scheduler process exits on a Redis error; RQ itself restarts it
