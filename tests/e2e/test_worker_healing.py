@@ -17,10 +17,10 @@ from devrun.redis_server import LocalRedis
 from shared import inbox
 from shared.db import database, init_database
 from shared.models import StripeEvent
-from tests.conftest import make_settings
-from tests.processes import ROOT, run_cli, service_env, start_worker
+from tests.conftest import WEBHOOK_SECRET, make_settings
+from tests.processes import ROOT, post, run_cli, service_env, start_web, start_worker
 from tests.services import TcpProxy, wait_for
-from tests.stripe_fixtures import event, subscription
+from tests.stripe_fixtures import body_of, event, sign, subscription
 from tests.worker_helpers import push
 
 APPLIED_IN_TIME = 60  # generous: the machine is shared; the waits end as soon as the condition holds
@@ -101,7 +101,14 @@ def test_worker_heals_after_its_postgres_connections_are_terminated(own_db, redi
                         (app_name,))
             assert cur.fetchall(), "the worker held no connection to terminate"
         admin.close()
-        push(redis_conn, *created(5))
+        web, url = start_web(env, tmp_path)
+        try:
+            for evt in created(5):  # posted to the real web, signed, as Stripe would
+                body = body_of(evt)
+                assert post(url + "/api/webhooks/stripe", body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET),
+                                                                 "Content-Type": "application/json"}) == 200
+        finally:
+            web.stop()
         wait_for(lambda: applied() == 10, timeout=APPLIED_IN_TIME, what="events posted after the drop applied")
         assert until_health(env, 0) == "healthy"
 
@@ -179,6 +186,25 @@ def test_worker_outlives_a_redis_restart(own_db, tmp_path):
             new_scheduler = wait_for(lambda: alive_scheduler_pid(conn, other_than=old_scheduler), timeout=30,
                                      what="RQ's scheduler running again")
             assert new_scheduler != worker.popen.pid
+    finally:
+        redis_server.stop()
+
+
+def test_sigterm_while_redis_is_down_still_stops_the_worker(own_db, tmp_path):
+    redis_server = LocalRedis(tmp_path / "redis").start()
+    try:
+        env = migrated_env(own_db, redis_server.url)
+        worker = start_worker(env, tmp_path)
+        try:
+            push(redis_server_client(redis_server), *created(1))
+            wait_for(lambda: applied() == 1, timeout=APPLIED_IN_TIME, what="the worker to start applying")
+            redis_server.process.send_signal(signal.SIGKILL)
+            redis_server.process.wait(10)
+            wait_for(lambda: "Redis is unavailable" in worker.output(), timeout=30, what="the worker to notice")
+            worker.signal(signal.SIGTERM)
+            assert worker.wait(30) == 0, worker.output()
+        finally:
+            worker.stop()
     finally:
         redis_server.stop()
 
