@@ -20,7 +20,7 @@ import peewee
 import stripe
 
 from shared import ledger
-from shared.db import write_transaction
+from shared.db import is_connection_error, write_transaction
 from shared.errors import EventError
 from shared.events import SUBSCRIPTION_EVENTS, Event
 from shared.handlers import handle, lock_batch
@@ -31,8 +31,6 @@ from shared.ordering import Decision, decide
 log = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate"  # a result only: the ledger already holds the event
-# Errors that belong to one event's data: that event fails, its neighbours go on.
-EVENT_ERRORS = (EventError, peewee.IntegrityError, KeyError, TypeError, ValueError, stripe.StripeError)
 TRANSIENT_RETRIES = 3
 
 
@@ -105,10 +103,31 @@ class EventApplier:
         for envelope in envelopes:
             try:
                 events.append(Event.parse(envelope))
-            except EventError as exc:
-                ledger.record_failure(envelope.event_id, "", 0, envelope.received_at, str(exc))
-                failures.append(Result(envelope.event_id, "", StripeEvent.FAILED, error=str(exc)))
+            except Exception as exc:  # whatever its body holds, this delivery fails alone
+                error = str(exc) if isinstance(exc, EventError) else _describe(exc)
+                ledger.record_failure(envelope.event_id, "", 0, envelope.received_at, error)
+                failures.append(Result(envelope.event_id, "", StripeEvent.FAILED, error=error))
         return events, failures
+
+    def fail_alone(self, envelope: Envelope, exc: Exception) -> Result:
+        """Record a delivery that failed even in a batch of its own (shared.db errors included).
+
+        If even its failure cannot be written, it is logged: the caller still
+        acknowledges it and hands it to RQ, whose failed list then shows it.
+        """
+        error = _describe(exc)
+        try:
+            event = Event.parse(envelope)
+            kind, created = event.type, event.created
+        except Exception:
+            kind, created = "", 0
+        try:
+            ledger.record_failure(envelope.event_id, kind, created, envelope.received_at, error)
+        except Exception as again:
+            if is_connection_error(again):
+                raise
+            log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
+        return Result(envelope.event_id, kind, StripeEvent.FAILED, error=error)
 
     def _write_with_retry(self, events, fetcher):
         for attempt in range(1, TRANSIENT_RETRIES + 1):
@@ -117,7 +136,7 @@ class EventApplier:
             except peewee.OperationalError as exc:
                 # Deadlock or serialisation failure on PostgreSQL, lock
                 # timeout on SQLite: nothing was committed, so try again.
-                if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
+                if attempt == TRANSIENT_RETRIES or not is_transient(exc):
                     raise
                 log.warning("batch transaction failed (%s); retrying", exc)
                 time.sleep(0.05 * attempt)
@@ -133,7 +152,9 @@ class EventApplier:
                     continue
                 try:
                     applied.append((event, handle(event, rows, fetcher)))
-                except EVENT_ERRORS as exc:  # this event alone fails; its changes were not made
+                except Exception as exc:  # this event alone fails; its changes were not made
+                    if is_connection_error(exc) or is_transient(exc):
+                        raise  # the database's fault, not the event's: the whole batch is retried
                     failures.append((event, _describe(exc)))
             rows.flush()
             ledger.finish_all(applied)
@@ -201,6 +222,9 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def _is_transient(exc: Exception) -> bool:
+def is_transient(exc: Exception) -> bool:
+    """A deadlock or serialisation failure (PostgreSQL), a lock timeout (SQLite): try the batch again."""
+    if not isinstance(exc, peewee.OperationalError):
+        return False
     text = str(exc).lower()
     return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, urlparse
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
 database = DatabaseProxy()
@@ -24,6 +24,13 @@ SQLITE_PRAGMAS = {
 # or for ever once connected); requests and /readyz must fail fast instead.
 # A connect_timeout in DATABASE_URL's query wins.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# OperationalError texts that mean the connection or the server failed, not the statement.
+CONNECTION_FAULTS = (
+    "server closed the connection", "terminating connection", "connection already closed",
+    "could not connect", "connection refused", "connection reset", "connection timed out",
+    "no connection to the server", "ssl syscall", "the database system is", "database is locked",
+    "unable to open database file", "disk i/o error",
+)
 
 
 def init_database(url: str):
@@ -70,3 +77,33 @@ def write_transaction():
         return database.atomic("IMMEDIATE")
     return database.atomic()
 
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The database or the connection to it failed, not the statement's data.
+
+    Work that failed so is not at fault: it stays pending and is done again
+    once the database answers (SQLite's "database is locked" after its busy
+    timeout counts: another process holds the file).
+    """
+    if isinstance(exc, InterfaceError):
+        return True
+    return isinstance(exc, OperationalError) and any(text in str(exc).lower() for text in CONNECTION_FAULTS)
+
+
+def database_reachable() -> bool:
+    """Whether a new connection answers ``SELECT 1`` (the old one is closed first).
+
+    After a failed batch, this tells a database that went away from a batch
+    that carries a bad event; the connection left open is a fresh one.
+    """
+    try:
+        database.close()
+    except Exception:  # noqa: BLE001 - a dead connection may refuse even to close; a new one is opened below
+        pass
+    try:
+        database.connect(reuse_if_open=True)
+        database.execute_sql("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure to answer is "not reachable"
+        return False
