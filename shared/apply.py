@@ -110,24 +110,28 @@ class EventApplier:
         return events, failures
 
     def fail_alone(self, envelope: Envelope, exc: Exception) -> Result:
-        """Record a delivery that failed even in a batch of its own (shared.db errors included).
+        """Record a delivery that failed even in a batch of its own.
 
-        If even its failure cannot be written, it is logged: the caller still
-        acknowledges it and hands it to RQ, whose failed list then shows it.
+        Its type and time are recorded if it has them; if the ledger refuses
+        those too, it is recorded without them. Should even that fail, it is
+        logged: the caller still acknowledges it and hands it to RQ, whose
+        failed list then shows it.
         """
         error = _describe(exc)
         try:
             event = Event.parse(envelope)
-            kind, created = event.type, event.created
+            described = [(event.type, event.created), ("", 0)]
         except Exception:
-            kind, created = "", 0
-        try:
-            ledger.record_failure(envelope.event_id, kind, created, envelope.received_at, error)
-        except Exception as again:
-            if is_connection_error(again):
-                raise
-            log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
-        return Result(envelope.event_id, kind, StripeEvent.FAILED, error=error)
+            described = [("", 0)]
+        for kind, created in described:
+            try:
+                ledger.record_failure(envelope.event_id, kind, created, envelope.received_at, error)
+                return Result(envelope.event_id, kind, StripeEvent.FAILED, error=error)
+            except Exception as again:
+                if is_connection_error(again):
+                    raise
+                log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
+        return Result(envelope.event_id, "", StripeEvent.FAILED, error=error)
 
     def _write_with_retry(self, events, fetcher):
         for attempt in range(1, TRANSIENT_RETRIES + 1):

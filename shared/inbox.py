@@ -75,6 +75,9 @@ def _field(fields: dict, key: bytes, problems: list[str]) -> str:
 
 def _received(value, problems: list[str]) -> float:
     """When the web received the delivery; now, if the entry does not say."""
+    if value is None:
+        problems.append("stream entry has no 'received' field")
+        return time.time()
     try:
         seconds = float(value)
     except (TypeError, ValueError):

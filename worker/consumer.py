@@ -83,7 +83,7 @@ class InboxConsumer:
             if len(envelopes) == 1:
                 return [self.applier.fail_alone(envelopes[0], exc)]
             log.warning("batch of %d deliveries failed as a whole (%s: %s); applying each half",
-                        len(envelopes), type(exc).__name__, exc)
+                        len(envelopes), type(exc).__name__, (str(exc).splitlines() or [""])[0][:300])
             middle = len(envelopes) // 2
             return self._apply_contained(envelopes[:middle]) + self._apply_contained(envelopes[middle:])
 
