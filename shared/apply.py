@@ -20,7 +20,7 @@ import peewee
 import stripe
 
 from shared import ledger
-from shared.db import is_connection_error, write_transaction
+from shared.db import is_infrastructure_error, write_transaction
 from shared.errors import EventError
 from shared.events import SUBSCRIPTION_EVENTS, Event
 from shared.handlers import handle, lock_batch
@@ -128,7 +128,7 @@ class EventApplier:
                 ledger.record_failure(envelope.event_id, kind, created, envelope.received_at, error)
                 return Result(envelope.event_id, kind, StripeEvent.FAILED, error=error)
             except Exception as again:
-                if is_connection_error(again):
+                if is_infrastructure_error(again):
                     raise
                 log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
         return Result(envelope.event_id, "", StripeEvent.FAILED, error=error)
@@ -157,7 +157,7 @@ class EventApplier:
                 try:
                     applied.append((event, handle(event, rows, fetcher)))
                 except Exception as exc:  # this event alone fails; its changes were not made
-                    if is_connection_error(exc) or is_transient(exc):
+                    if is_infrastructure_error(exc) or is_transient(exc):
                         raise  # the database's fault, not the event's: the whole batch is retried
                     failures.append((event, _describe(exc)))
             rows.flush()
@@ -227,8 +227,9 @@ def _describe(exc: Exception) -> str:
 
 
 def is_transient(exc: Exception) -> bool:
-    """A deadlock or serialisation failure (PostgreSQL), a lock timeout (SQLite): try the batch again."""
+    """A deadlock or serialisation failure (PostgreSQL), a lock or statement timeout: try the batch again."""
     if not isinstance(exc, peewee.OperationalError):
         return False
     text = str(exc).lower()
-    return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))
+    return any(word in text for word in ("deadlock", "could not serialize", "database is locked", "lock timeout",
+                                         "statement timeout", "could not obtain lock"))

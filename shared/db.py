@@ -9,7 +9,15 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qs, urlparse
 
-from peewee import DatabaseProxy, InterfaceError, OperationalError, PostgresqlDatabase, SqliteDatabase
+from peewee import (
+    DatabaseError,
+    DatabaseProxy,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
 from playhouse.db_url import connect as connect_url
 
 database = DatabaseProxy()
@@ -24,12 +32,15 @@ SQLITE_PRAGMAS = {
 # or for ever once connected); requests and /readyz must fail fast instead.
 # A connect_timeout in DATABASE_URL's query wins.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
-# OperationalError texts that mean the connection or the server failed, not the statement.
-CONNECTION_FAULTS = (
-    "server closed the connection", "terminating connection", "connection already closed",
+# Error texts that mean the database failed (it is gone, unreachable, locked,
+# read-only after a failover, or full), not the statement's data.
+INFRASTRUCTURE_FAULTS = (
+    "server closed the connection", "terminating connection", "connection already closed", "cursor already closed",
     "could not connect", "connection refused", "connection reset", "connection timed out",
-    "no connection to the server", "ssl syscall", "the database system is", "database is locked",
-    "unable to open database file", "disk i/o error",
+    "no connection to the server", "could not receive data", "could not send data", "ssl syscall",
+    "the database system is", "too many clients", "database is locked", "unable to open database file",
+    "disk i/o error", "read-only transaction", "readonly database", "no space left", "could not extend file",
+    "database or disk is full",
 )
 
 
@@ -79,16 +90,18 @@ def write_transaction():
 
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """The database or the connection to it failed, not the statement's data.
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """The database failed, not the statement's data: the connection dropped,
+    the server is unreachable, read-only or full, or SQLite's file stayed
+    locked past the busy timeout.
 
     Work that failed so is not at fault: it stays pending and is done again
-    once the database answers (SQLite's "database is locked" after its busy
-    timeout counts: another process holds the file).
+    once the database answers.
     """
-    if isinstance(exc, InterfaceError):
-        return True
-    return isinstance(exc, OperationalError) and any(text in str(exc).lower() for text in CONNECTION_FAULTS)
+    if not isinstance(exc, (DatabaseError, InterfaceError)) or isinstance(exc, (IntegrityError, DataError)):
+        return False
+    headline = (str(exc).splitlines() or [""])[0].lower()  # later lines (DETAIL) may quote an event's data
+    return any(text in headline for text in INFRASTRUCTURE_FAULTS)
 
 
 def database_reachable() -> bool:

@@ -16,7 +16,7 @@ from rq.serializers import JSONSerializer
 from shared import failed_events, inbox
 from shared.apply import EventApplier
 from shared.event_shape import storable_id
-from shared.db import database, init_database, is_postgres
+from shared.db import database, init_database, is_infrastructure_error, is_postgres
 from shared.models import StripeEvent, Subscription
 from shared.queue import QUEUE_NAME, billing_queue
 from tests.hostile_events import SHAPES, hostile
@@ -181,3 +181,25 @@ def test_an_unreachable_database_leaves_the_batch_pending(settings, db, db_url, 
     assert redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 3
     assert StripeEvent.select().count() == 0
     assert Queue(QUEUE_NAME, connection=redis_conn, serializer=JSONSerializer).count == 0
+
+
+def test_a_dropped_connection_is_not_blamed_on_the_batch(settings, db, redis_conn):
+    """The server ends our session mid-work (a restart, a failover): process() raises, the batch stays pending."""
+    if not is_postgres():
+        pytest.skip("PostgreSQL only: SQLite has no server session to lose")
+    neighbours = innocents(3)
+    push(redis_conn, *neighbours)
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": "http://127.0.0.1:9"}, max_network_retries=0)
+    consumer = InboxConsumer(redis_conn, EventApplier(client), billing_queue(redis_conn), "test-consumer")
+    entries = consumer.read(None)
+    try:
+        database.execute_sql("SELECT pg_terminate_backend(pg_backend_pid())")  # our own session only
+    except Exception:  # noqa: BLE001 - the server may say so on this very statement
+        pass
+    with pytest.raises(Exception) as raised:
+        consumer.process(entries)
+    assert is_infrastructure_error(raised.value)
+    database.close()
+    database.connect()
+    assert redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 3
+    assert StripeEvent.select().count() == 0

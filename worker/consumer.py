@@ -15,7 +15,7 @@ from rq import Queue, Retry
 
 from shared import inbox, metrics
 from shared.apply import EventApplier, Result, is_transient
-from shared.db import database_reachable, is_connection_error
+from shared.db import database_reachable, is_infrastructure_error
 from shared.inbox import Envelope
 from shared.logs import log_event
 from shared.models import StripeEvent
@@ -78,7 +78,7 @@ class InboxConsumer:
         try:
             return self.applier.apply_batch(envelopes)
         except Exception as exc:
-            if is_connection_error(exc) or is_transient(exc) or not database_reachable():
+            if is_infrastructure_error(exc) or is_transient(exc) or not database_reachable():
                 raise  # infrastructure: the batch is not at fault and stays pending
             if len(envelopes) == 1:
                 return [self.applier.fail_alone(envelopes[0], exc)]
