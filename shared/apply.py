@@ -8,6 +8,13 @@ memory after validation, other writes in a savepoint); changed rows and
 ledger outcomes are written back in bulk, in the same transaction. Tie-break fetches from Stripe happen before the write
 transaction, coalesced to one per subscription per batch, so no lock is held
 across a network call in the common case.
+
+Whatever one event raises, that event alone fails (recorded in the ledger,
+retried by RQ). An event is checked against shared.event_shape before any
+SQL; should the database still refuse a bulk statement, the whole batch
+fails and worker.consumer splits it until the delivery at fault is alone
+(``fail_alone``). Errors of the database itself (shared.db) fail the batch,
+which then stays pending.
 """
 from __future__ import annotations
 

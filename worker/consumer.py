@@ -4,6 +4,9 @@ A batch is acknowledged (XACK + XDEL) only after its transaction committed.
 Events that failed on their own data are handed to RQ in the same Redis
 transaction as the acknowledgement, so nothing is dropped between the two:
 RQ then retries them with backoff and keeps the final failure visible.
+A batch the database refuses as a whole is split in halves until the
+delivery at fault is alone; only a database (or Redis) that cannot be
+reached leaves a batch pending.
 """
 from __future__ import annotations
 
