@@ -21,7 +21,7 @@ from shared.models import StripeEvent, Subscription
 from shared.queue import QUEUE_NAME, billing_queue
 from tests.hostile_events import SHAPES, hostile
 from tests.services import free_port
-from tests.stripe_fixtures import body_of, event, subscription
+from tests.stripe_fixtures import body_of, checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 from worker.consumer import InboxConsumer
 
@@ -203,3 +203,14 @@ def test_a_dropped_connection_is_not_blamed_on_the_batch(settings, db, redis_con
     database.connect()
     assert redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 3
     assert StripeEvent.select().count() == 0
+
+
+def test_an_error_no_handler_expects_fails_only_its_event(settings, db, redis_conn):
+    """A 100-digit client_reference_id is fine text, but SQLite cannot bind it as an integer
+    (OverflowError, which no list of expected errors named); PostgreSQL finds no such user."""
+    culprit = event("checkout.session.completed", checkout_session(customer="cus_BIG", client_reference_id="9" * 100))
+    neighbours = innocents()
+    push(redis_conn, *neighbours[:3], culprit, *neighbours[3:])
+    drain_without_retries(settings, redis_conn)
+    reason = "names no known user" if is_postgres() else "OverflowError"
+    assert assert_contained(redis_conn, neighbours, reason).id == culprit["id"]
