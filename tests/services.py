@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from devrun.redis_server import LocalRedis as RedisServer  # noqa: F401 (the tests' name for it)
 from devrun.redis_server import free_port  # noqa: F401
 
@@ -23,6 +25,12 @@ def wait_for(check, timeout: float = 15.0, what: str = "condition", interval: fl
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out waiting for {what} (last error: {last_error})")
+
+
+# For a test about a database server (a dropped connection, a terminated
+# backend): SQLite has no server, so such a test runs on PostgreSQL alone
+# (the db_url fixture's "postgres" case) instead of being skipped on SQLite.
+postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 
 def postgres_schema_url(base_url: str) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from shared.db import database, init_database, is_infrastructure_error, is_postg
 from shared.models import StripeEvent, Subscription
 from shared.queue import QUEUE_NAME, billing_queue
 from tests.hostile_events import SHAPES, hostile
-from tests.services import free_port
+from tests.services import free_port, postgres_only
 from tests.stripe_fixtures import body_of, checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 from worker.consumer import InboxConsumer
@@ -183,10 +183,9 @@ def test_an_unreachable_database_leaves_the_batch_pending(settings, db, db_url, 
     assert Queue(QUEUE_NAME, connection=redis_conn, serializer=JSONSerializer).count == 0
 
 
+@postgres_only
 def test_a_dropped_connection_is_not_blamed_on_the_batch(settings, db, redis_conn):
     """The server ends our session mid-work (a restart, a failover): process() raises, the batch stays pending."""
-    if not is_postgres():
-        pytest.skip("PostgreSQL only: SQLite has no server session to lose")
     neighbours = innocents(3)
     push(redis_conn, *neighbours)
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": "http://127.0.0.1:9"}, max_network_retries=0)

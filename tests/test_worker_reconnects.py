@@ -12,17 +12,12 @@ import psycopg2
 import pytest
 from rq import Retry
 
-from shared.db import database, is_postgres
+from shared.db import database
 from shared.models import StripeEvent, Subscription
 from shared.queue import billing_queue
+from tests.services import postgres_only
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import drain, push
-
-
-@pytest.fixture
-def postgres_only(db):
-    if not is_postgres():
-        pytest.skip("SQLite has no server that could drop the connection")
 
 
 def terminate_own_connection() -> None:
@@ -39,7 +34,8 @@ def created(n: int) -> list[dict]:
     return [event("customer.subscription.created", subscription(), created=100) for _ in range(n)]
 
 
-def test_batches_go_on_after_the_connection_was_dropped(postgres_only, settings, redis_conn):
+@postgres_only
+def test_batches_go_on_after_the_connection_was_dropped(db, settings, redis_conn):
     push(redis_conn, *created(3))
     drain(settings, redis_conn)
     terminate_own_connection()
@@ -51,7 +47,8 @@ def test_batches_go_on_after_the_connection_was_dropped(postgres_only, settings,
     assert Subscription.select().count() == 7
 
 
-def test_a_job_retried_after_the_connection_was_dropped_runs_on_a_new_one(postgres_only, settings, redis_conn):
+@postgres_only
+def test_a_job_retried_after_the_connection_was_dropped_runs_on_a_new_one(db, settings, redis_conn):
     evt = event("customer.subscription.created", subscription(), created=100)
     arg = {"event_id": evt["id"], "body": body_of(evt).decode(), "received_at": 1.0, "delivery_id": "1-0"}
     job = billing_queue(redis_conn).enqueue_call("worker.jobs.apply_event", args=(arg,), retry=Retry(max=1))

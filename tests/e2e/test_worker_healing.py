@@ -19,7 +19,7 @@ from shared.db import database, init_database
 from shared.models import StripeEvent
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, post, run_cli, service_env, start_web, start_worker
-from tests.services import TcpProxy, wait_for
+from tests.services import TcpProxy, postgres_only, wait_for
 from tests.stripe_fixtures import body_of, event, sign, subscription
 from tests.worker_helpers import push
 
@@ -67,11 +67,6 @@ def own_db(db_url):
     database.close()
 
 
-def postgres_only(db_url: str) -> None:
-    if not db_url.startswith("postgres"):
-        pytest.skip("a PostgreSQL server connection; SQLite has no server (see the stall test)")
-
-
 @contextlib.contextmanager
 def running_worker(env: dict, tmp_path, name: str = "worker"):
     worker = start_worker(env, tmp_path, name=name)
@@ -87,8 +82,8 @@ def with_query(url: str, **params) -> str:
     return f"{url}{'&' if '?' in url else '?'}{extra}"
 
 
+@postgres_only
 def test_worker_heals_after_its_postgres_connections_are_terminated(own_db, redis_url, redis_conn, tmp_path):
-    postgres_only(own_db)
     app_name = f"healing_{uuid.uuid4().hex[:10]}"
     env = migrated_env(with_query(own_db, application_name=app_name), redis_url)
     with running_worker(env, tmp_path):
@@ -113,8 +108,8 @@ def test_worker_heals_after_its_postgres_connections_are_terminated(own_db, redi
         assert until_health(env, 0) == "healthy"
 
 
+@postgres_only
 def test_health_fails_while_the_database_is_unreachable_and_passes_after(own_db, redis_url, redis_conn, tmp_path):
-    postgres_only(own_db)
     server = urlparse(os.environ["TEST_DATABASE_URL"])
     proxy = TcpProxy(server.hostname, server.port or 5432).start()
     try:
