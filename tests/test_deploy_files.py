@@ -143,7 +143,8 @@ def test_every_operator_command_answers_help(tmp_path, redis_url):
 
     env = env_for(tmp_path, redis_url)
     for command in (["sync"], ["events", "replay"], ["failed", "list"], ["failed", "requeue"], ["failed", "purge"],
-                    ["portal-config", "apply"], ["portal-config", "diff"], ["user", "create"], ["user", "show"]):
+                    ["portal-config", "apply"], ["portal-config", "diff"], ["user", "create"], ["user", "show"],
+                    ["user", "sign-out"]):
         result = CliRunner(env=env).invoke(cli, [*command, "--help"], prog_name="portal-service")
         assert result.exit_code == 0 and "Usage: portal-service" in result.output, (command, result.output)
 
