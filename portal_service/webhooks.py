@@ -59,7 +59,10 @@ def read_body(environ: dict, limit: int) -> bytes:
     """The raw body (the signature covers its exact bytes), refusing more than ``limit``."""
     declared = declared_length(environ, limit)
     stream = environ["wsgi.input"]
-    body = stream.read(declared) if declared is not None else stream.read(limit + 1)
+    try:
+        body = stream.read(declared) if declared is not None else stream.read(limit + 1)
+    except TimeoutError:  # the client went quiet (slow_clients.ClientIdleTimeout)
+        raise Refused("timeout", "Request body not received in time", 408) from None
     if len(body) > limit:
         raise Refused("too_large", "Request body too large", 413)
     return body
@@ -139,4 +142,4 @@ class WebhookIngest:
 
 
 def _status(code: int) -> str:
-    return {400: "400 BAD REQUEST", 413: "413 REQUEST ENTITY TOO LARGE"}[code]
+    return {400: "400 BAD REQUEST", 408: "408 REQUEST TIMEOUT", 413: "413 REQUEST ENTITY TOO LARGE"}[code]

@@ -93,7 +93,7 @@ def test_env_example_documents_every_setting():
     read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', source))
     assert read, "no variables found in shared/settings.py"
     lines = text.splitlines()
-    for name in read | {"PORT", "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"}:
+    for name in read | {"PORT", "WEB_CONCURRENCY", "WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR"}:
         index = next((i for i, line in enumerate(lines) if re.match(rf"^#? ?{name}=", line)), None)
         assert index is not None, f"{name} missing from .env.example"
         assert lines[index - 1].startswith("#"), f"{name} has no comment"
@@ -154,7 +154,12 @@ def test_gunicorn_config_reads_port_and_concurrency(monkeypatch):
 
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "8")
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert (config["bind"], config["workers"], config["worker_tmp_dir"]) == ("0.0.0.0:8123", 3, "/dev/shm")
+    # Threads, and no more connections per process than threads (tests/e2e/test_slow_clients.py)
+    assert (config["worker_class"], config["threads"], config["worker_connections"]) == ("gthread", 8, 8)
     monkeypatch.setenv("WEB_CONCURRENCY", "")
-    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2 * os.cpu_count()
+    monkeypatch.setenv("WEB_THREADS", "")
+    defaults = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (defaults["workers"], defaults["threads"]) == (2 * os.cpu_count(), 16)

@@ -337,3 +337,33 @@ class DelayedRelay:
 
     def close(self):
         self.listener.close()
+
+
+def test_the_inbox_writer_serves_threads_one_append_at_a_time(redis_url, redis_conn):
+    """gunicorn runs threads (gunicorn.conf.py): each push gets its own entry id back, none is mixed up."""
+    import threading
+
+    writer = inbox.InboxWriter(redis_url, timeout=5)
+    results: dict[str, str] = {}
+
+    def push_many(thread: int):
+        for n in range(50):
+            event_id = f"evt_T{thread}_{n}"
+            results[writer.push(event_id, "customer.updated", b"{}")] = event_id
+
+    threads = [threading.Thread(target=push_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = {entry_id.decode(): fields[b"id"].decode() for entry_id, fields in redis_conn.xrange(inbox.STREAM_KEY)}
+    assert len(results) == 400 and stored == results
+
+
+def test_a_thread_waiting_for_a_busy_inbox_connection_gives_up_after_the_timeout(redis_url, redis_conn):
+    writer = inbox.InboxWriter(redis_url, timeout=0.2)
+    with writer.lock:  # another thread's append, stuck on a Redis that does not answer
+        with pytest.raises(redis_lib.TimeoutError):
+            writer.push("evt_waiting", "customer.updated", b"{}")
+    writer.push("evt_after", "customer.updated", b"{}")
+    assert [fields[b"id"] for fields in queued(redis_conn)] == [b"evt_after"]
