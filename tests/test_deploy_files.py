@@ -17,7 +17,7 @@ from tests.conftest import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SERVICES = {"redis", "postgres", "migrate", "web", "worker"}
+SERVICES = {"redis", "postgres", "migrate", "web", "worker", "proxy"}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,23 @@ def test_web_and_worker_wait_for_redis_and_migrations(compose, service):
     assert depends["redis"]["condition"] == "service_healthy"
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_only_the_buffering_proxy_is_published(compose):
+    """Slow clients reach nginx, which buffers each request whole; gunicorn is never published."""
+    published = {name for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"proxy"}
+    proxy, web = compose["services"]["proxy"], compose["services"]["web"]
+    assert proxy["ports"] == ["${WEB_PORT:-8000}:8080"]
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert web["environment"]["TRUSTED_PROXY_HOPS"] == "1"  # the proxy's X-Forwarded-For is believed
+    mount, target = proxy["volumes"][0].split(":")[:2]
+    assert target == "/etc/nginx/nginx.conf"
+    conf = (ROOT / mount).read_text()
+    for directive in ("proxy_pass http://web;", "proxy_request_buffering on;", "client_body_timeout 10s;",
+                      "client_header_timeout 10s;", "client_max_body_size 1m;", "server web:8000;",
+                      "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
+        assert directive in conf, directive
 
 
 def test_the_worker_can_be_scaled(compose):

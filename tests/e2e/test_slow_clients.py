@@ -8,8 +8,10 @@ A client that stays quiet is cut off with 408 after CLIENT_IDLE_TIMEOUT_SECONDS.
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
 import statistics
+import subprocess
 import time
 
 import psutil
@@ -29,13 +31,13 @@ GIVE_UP_SECONDS = 15
 def start_gunicorn(redis_url, redis_conn, tmp_path):
     started = []
 
-    def start(idle_timeout: float) -> int:
+    def start(idle_timeout: float, config=ROOT / "gunicorn.conf.py") -> int:
         settings = make_settings(f"sqlite:///{tmp_path / 'portal.db'}", redis_url)
         env = service_env(settings, CLIENT_IDLE_TIMEOUT_SECONDS=idle_timeout)
         for name in ("WEB_CONCURRENCY", "WEB_THREADS", "PORT", "PROMETHEUS_MULTIPROC_DIR"):
             env.pop(name, None)  # gunicorn.conf.py's own defaults
         port = free_port()
-        web = Process("web", [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
+        web = Process("web", [str(BIN / "gunicorn"), "-c", str(config),
                               "--bind", f"127.0.0.1:{port}", "portal_service:create_app()"], env, tmp_path)
         started.append(web)
         expected = 2 * psutil.cpu_count()  # gunicorn.conf.py's default
@@ -48,6 +50,31 @@ def start_gunicorn(redis_url, redis_conn, tmp_path):
     yield start
     for web in started:
         web.stop()
+
+
+@pytest.fixture
+def compose_proxy(tmp_path):
+    """deploy/nginx.conf as compose runs it, pointed at a local gunicorn; skipped without nginx."""
+    if not shutil.which("nginx"):
+        pytest.skip("nginx is not installed (apt-get install nginx-light): the compose proxy is checked by parsing only")
+    running = []
+
+    def start(web_port: int) -> int:
+        port = free_port()
+        conf = (ROOT / "deploy" / "nginx.conf").read_text()
+        conf = conf.replace("server web:8000;", f"server 127.0.0.1:{web_port};")
+        conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        conf = conf.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/nginx-error.log;")
+        path = tmp_path / "nginx.conf"
+        path.write_text(conf)
+        running.append(subprocess.Popen(["nginx", "-c", str(path), "-g", "daemon off;"]))
+        wait_for(lambda: _healthy(port), timeout=30, what="nginx in front of gunicorn")
+        return port
+
+    yield start
+    for process in running:
+        process.terminate()
+        process.wait(10)
 
 
 def _healthy(port: int) -> bool:
@@ -139,3 +166,17 @@ def test_a_client_that_stays_quiet_is_cut_off_with_408(start_gunicorn):
         assert "Request body not received in time" in answer
         client.close()
     assert post_webhook(port)[0] == 200
+
+
+def test_behind_the_compose_proxy_even_sync_workers_ignore_stalled_clients(start_gunicorn, compose_proxy, tmp_path):
+    """nginx buffers each request whole: the stalled ones never reach gunicorn at all."""
+    config = tmp_path / "sync.conf.py"
+    config.write_text((ROOT / "gunicorn.conf.py").read_text() + "\nworker_class = 'sync'\nthreads = 1\n")
+    port = compose_proxy(start_gunicorn(idle_timeout=120, config=config))
+    baseline = median_latency(port)
+    stalled = [stall(port, "/api/webhooks/stripe" if n % 2 else "/login") for n in range(STALLED)]
+    loaded = median_latency(port)
+    assert loaded < baseline + 1.0, f"webhook {loaded:.3f}s with {STALLED} stalled clients, {baseline:.3f}s without"
+    assert all(unanswered(client) for client in stalled)
+    for client in stalled:
+        client.close()
