@@ -33,6 +33,16 @@ def wait_for(check, timeout: float = 15.0, what: str = "condition", interval: fl
 postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 
 
+def require_program(path: str | None, install_hint: str) -> None:
+    """A system program an end-to-end test drives: skip without it, except under CI."""
+    if path and os.path.exists(path):
+        return
+    message = f"{install_hint} (scripts/test installs it when run as root)"
+    if os.environ.get("CI"):
+        pytest.fail(message + " — end-to-end tests may not be skipped in CI")
+    pytest.skip(message)
+
+
 def postgres_schema_url(base_url: str) -> tuple[str, str]:
     """A URL whose connections use a fresh schema, so parallel runs never collide."""
     schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import BIN, ROOT, Process, service_env
-from tests.services import free_port, wait_for
+from tests.services import free_port, require_program, wait_for
 from tests.stripe_fixtures import body_of, event, sign, subscription
 
 STALLED = 32
@@ -55,8 +55,7 @@ def start_gunicorn(redis_url, redis_conn, tmp_path):
 @pytest.fixture
 def compose_proxy(tmp_path):
     """deploy/nginx.conf as compose runs it, pointed at a local gunicorn; skipped without nginx."""
-    if not shutil.which("nginx"):
-        pytest.skip("nginx is not installed (apt-get install nginx-light): the compose proxy is checked by parsing only")
+    require_program(shutil.which("nginx") or "/usr/sbin/nginx", "nginx is missing: apt-get install -y nginx-light")
     running = []
 
     def start(web_port: int) -> int:
