@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from portal_service.errors import error_response
-from portal_service.parsing import plain_int
+from shared.parsing import plain_int
 from shared import return_sync
 from shared.billing_summary import billing_summary
 from shared.errors import CustomerOfAnotherUser

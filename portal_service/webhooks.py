@@ -17,7 +17,7 @@ import time
 import orjson
 import redis
 
-from portal_service.parsing import plain_int
+from shared.parsing import plain_int
 from portal_service.signature import SignatureError, verify
 from shared import inbox, metrics
 from shared.event_shape import UnfitEvent, check_event

@@ -16,6 +16,7 @@ from shared.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, 
 from shared.locked_rows import LockedSubscriptions
 from shared.models import StripeEvent, Subscription, User
 from shared.ordering import Decision, decide
+from shared.parsing import plain_int
 from shared.stripe_objects import checkout_email, id_of, subscription_columns
 from shared.timeutil import from_epoch, utcnow
 
@@ -92,9 +93,9 @@ def record_invoice(event: Event, rows: LockedSubscriptions) -> Effect:
 
 
 def find_checkout_user(session: dict) -> User | None:
-    reference = str(session.get("client_reference_id") or "").strip()
-    if reference.isdigit():
-        user = User.get_or_none(User.id == int(reference))
+    user_id = plain_int(str(session.get("client_reference_id") or "").strip(), max_digits=18)  # fits a BIGINT
+    if user_id is not None:
+        user = User.get_or_none(User.id == user_id)
         if user is not None:
             return user
     email = checkout_email(session)
