@@ -93,7 +93,10 @@ class FaultRunner:
         return {"down_seconds": self.profile.redis_down_seconds}
 
     def _db_terminate(self) -> dict:
-        return {"terminated_connections": self.stack.postgres.terminate_service_connections()}
+        # Every worker connected first (one restarted by an earlier fault may still be starting),
+        # else the fault would miss the very connections it is about.
+        terminated = self.stack.postgres.terminate_service_connections(at_least=self.profile.workers)
+        return {"live_workers": len(self.stack.live_workers()), "terminated_connections": terminated}
 
     def _table_lock(self) -> dict:
         self.stack.postgres.hold_table_lock("subscription", self.profile.lock_seconds)

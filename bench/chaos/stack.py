@@ -86,11 +86,11 @@ class Postgres:
         conn.autocommit = True
         return conn
 
-    def terminate_service_connections(self, wait_connected: float = 10.0) -> int:
-        """End every connection of the service's (once it has some, so the fault is real)."""
+    def terminate_service_connections(self, at_least: int, wait_connected: float = 15.0) -> int:
+        """End every connection of the service's, once it has ``at_least`` (or after ``wait_connected``)."""
         with closing(self.admin()) as conn, conn.cursor() as cur:
             deadline = time.monotonic() + wait_connected
-            while not self._count(cur, "count(*)") and time.monotonic() < deadline:
+            while self._count(cur, "count(*)") < at_least and time.monotonic() < deadline:
                 time.sleep(0.05)
             return self._count(cur, "count(pg_terminate_backend(pid))")
 
