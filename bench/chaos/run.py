@@ -143,7 +143,9 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
     if poison_due:
         runner.records.append(fault_module.Record("poison", min(poison_due), max(poison_due),
                                                   {"events": len(poison_due)}))
-    last_fault = max(runner.last_end(), t0 + profile.flow_seconds * fault_module.HOSTILE_WINDOW[1])
+    # The backlog cannot empty before the flow has been posted: the drain clock
+    # starts at the end of the last fault or of the flow, whichever is later.
+    last_fault = max(runner.last_end(), t0 + max(d.due for d in deliveries))
     poster.give_up_at = last_fault + tally.DRAIN_LIMIT_SECONDS
     say(f"faults over at {last_fault - t0:.1f}s; waiting up to {tally.DRAIN_LIMIT_SECONDS}s for the backlog")
     drained_at = wait_drained(poster, sampler, last_fault + tally.DRAIN_LIMIT_SECONDS)

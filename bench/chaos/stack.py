@@ -175,14 +175,16 @@ class Stack:
         seconds, the oldest); returns it and how many deliveries it held.
         The caller starts its replacement."""
         conn = redis.Redis.from_url(self.redis.url, socket_timeout=1)
-        deadline = time.monotonic() + wait_busy
+        started = time.monotonic()
         while True:
             holding = self._pending_by_consumer(conn)
             live = self.live_workers()
             busy = [w for w in live if holding.get(w.name)]
-            if busy or time.monotonic() > deadline:
+            if busy or (live and time.monotonic() > started + wait_busy):
                 worker = (busy or live)[0]
                 break
+            if time.monotonic() > started + 60:
+                raise RuntimeError("no live worker to signal for a minute")
             time.sleep(0.002)
         worker.planned_stop = True
         worker.process.send_signal(sig)
