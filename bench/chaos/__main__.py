@@ -72,6 +72,12 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(result, indent=2, default=str))
     for failure in result["failures"]:
         say(f"FAILED: {failure}")
+    notes = {"worker exits the suite did not cause (restarted, as an orchestrator would)":
+             len(result["worker_exits_not_caused_by_the_suite"]),
+             "hostile requests answered 5xx": result["hostile_server_errors"]}
+    for note, n in notes.items():
+        if n:
+            say(f"note: {n} {note}")
     say(f"result: {out}")
     print(result["line"], flush=True)
     return 0 if result["ok"] else 1
