@@ -19,6 +19,7 @@ import redis
 
 from portal_service.signature import SignatureError, verify
 from shared import inbox, metrics
+from shared.event_shape import UnfitEvent, check_event
 from shared.logs import log_fields
 from shared.settings import Settings
 
@@ -37,21 +38,19 @@ class Refused(Exception):
 
 
 def parse_event(body: bytes) -> tuple[str, str]:
-    """The event's id and type, after its signature has been checked."""
+    """The event's id and type, after its signature has been checked.
+
+    An event the worker could never apply (shared.event_shape) is refused
+    here, naming the field, rather than queued to fail there.
+    """
     try:
         event = orjson.loads(body)  # strict RFC 8259 and UTF-8, unlike json: what Stripe sends
     except orjson.JSONDecodeError:
         raise NotAnEvent("Body is not JSON") from None
     if not isinstance(event, dict):
         raise NotAnEvent("Body is not a Stripe event")
-    event_id, event_type = event.get("id"), event.get("type")
-    if not (isinstance(event_id, str) and event_id.startswith("evt_") and isinstance(event_type, str)):
-        raise NotAnEvent("Body is not a Stripe event: it needs an evt_ id and a type")
-    data = event.get("data")
-    has_object = isinstance(data, dict) and isinstance(data.get("object"), dict)
-    if not isinstance(event.get("created"), int) or not has_object:
-        raise NotAnEvent("Body is not a Stripe event: it needs created and data.object")
-    return event_id, event_type
+    check_event(event)
+    return event["id"], event["type"]
 
 
 def read_body(environ: dict, limit: int) -> bytes:
@@ -105,6 +104,8 @@ class WebhookIngest:
             raise Refused(exc.reason, exc.message) from None
         except NotAnEvent as exc:
             raise Refused("not_an_event", str(exc)) from None
+        except UnfitEvent as exc:
+            raise Refused("unfit_event", str(exc)) from None
         return event_id, event_type, body
 
     def enqueue(self, event_id: str, event_type: str, body: bytes):

@@ -8,6 +8,13 @@ memory after validation, other writes in a savepoint); changed rows and
 ledger outcomes are written back in bulk, in the same transaction. Tie-break fetches from Stripe happen before the write
 transaction, coalesced to one per subscription per batch, so no lock is held
 across a network call in the common case.
+
+Whatever one event raises, that event alone fails (recorded in the ledger,
+retried by RQ). An event is checked against shared.event_shape before any
+SQL; should the database still refuse a bulk statement, the whole batch
+fails and worker.consumer splits it until the delivery at fault is alone
+(``fail_alone``). Errors of the database itself (shared.db) fail the batch,
+which then stays pending.
 """
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import peewee
 import stripe
 
 from shared import ledger
-from shared.db import write_transaction
+from shared.db import is_infrastructure_error, write_transaction
 from shared.errors import EventError
 from shared.events import SUBSCRIPTION_EVENTS, Event
 from shared.handlers import handle, lock_batch
@@ -31,8 +38,6 @@ from shared.ordering import Decision, decide
 log = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate"  # a result only: the ledger already holds the event
-# Errors that belong to one event's data: that event fails, its neighbours go on.
-EVENT_ERRORS = (EventError, peewee.IntegrityError, KeyError, TypeError, ValueError, stripe.StripeError)
 TRANSIENT_RETRIES = 3
 
 
@@ -105,10 +110,35 @@ class EventApplier:
         for envelope in envelopes:
             try:
                 events.append(Event.parse(envelope))
-            except EventError as exc:
-                ledger.record_failure(envelope.event_id, "", 0, envelope.received_at, str(exc))
-                failures.append(Result(envelope.event_id, "", StripeEvent.FAILED, error=str(exc)))
+            except Exception as exc:  # whatever its body holds, this delivery fails alone
+                error = str(exc) if isinstance(exc, EventError) else _describe(exc)
+                ledger.record_failure(envelope.event_id, "", 0, envelope.received_at, error)
+                failures.append(Result(envelope.event_id, "", StripeEvent.FAILED, error=error))
         return events, failures
+
+    def fail_alone(self, envelope: Envelope, exc: Exception) -> Result:
+        """Record a delivery that failed even in a batch of its own.
+
+        Its type and time are recorded if it has them; if the ledger refuses
+        those too, it is recorded without them. Should even that fail, it is
+        logged: the caller still acknowledges it and hands it to RQ, whose
+        failed list then shows it.
+        """
+        error = _describe(exc)
+        try:
+            event = Event.parse(envelope)
+            described = [(event.type, event.created), ("", 0)]
+        except Exception:
+            described = [("", 0)]
+        for kind, created in described:
+            try:
+                ledger.record_failure(envelope.event_id, kind, created, envelope.received_at, error)
+                return Result(envelope.event_id, kind, StripeEvent.FAILED, error=error)
+            except Exception as again:
+                if is_infrastructure_error(again):
+                    raise
+                log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
+        return Result(envelope.event_id, "", StripeEvent.FAILED, error=error)
 
     def _write_with_retry(self, events, fetcher):
         for attempt in range(1, TRANSIENT_RETRIES + 1):
@@ -117,7 +147,7 @@ class EventApplier:
             except peewee.OperationalError as exc:
                 # Deadlock or serialisation failure on PostgreSQL, lock
                 # timeout on SQLite: nothing was committed, so try again.
-                if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
+                if attempt == TRANSIENT_RETRIES or not is_transient(exc):
                     raise
                 log.warning("batch transaction failed (%s); retrying", exc)
                 time.sleep(0.05 * attempt)
@@ -133,7 +163,9 @@ class EventApplier:
                     continue
                 try:
                     applied.append((event, handle(event, rows, fetcher)))
-                except EVENT_ERRORS as exc:  # this event alone fails; its changes were not made
+                except Exception as exc:  # this event alone fails; its changes were not made
+                    if is_infrastructure_error(exc) or is_transient(exc):
+                        raise  # the database's fault, not the event's: the whole batch is retried
                     failures.append((event, _describe(exc)))
             rows.flush()
             ledger.finish_all(applied)
@@ -201,6 +233,10 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def _is_transient(exc: Exception) -> bool:
+def is_transient(exc: Exception) -> bool:
+    """A deadlock or serialisation failure (PostgreSQL), a lock or statement timeout: try the batch again."""
+    if not isinstance(exc, peewee.OperationalError):
+        return False
     text = str(exc).lower()
-    return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))
+    return any(word in text for word in ("deadlock", "could not serialize", "database is locked", "lock timeout",
+                                         "statement timeout", "could not obtain lock"))

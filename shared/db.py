@@ -7,9 +7,18 @@ workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import (
+    DatabaseError,
+    DatabaseProxy,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
 from playhouse.db_url import connect as connect_url
 
 database = DatabaseProxy()
@@ -24,6 +33,16 @@ SQLITE_PRAGMAS = {
 # or for ever once connected); requests and /readyz must fail fast instead.
 # A connect_timeout in DATABASE_URL's query wins.
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+# Error texts that mean the database failed (it is gone, unreachable, locked,
+# read-only after a failover, or full), not the statement's data.
+INFRASTRUCTURE_FAULTS = (
+    "server closed the connection", "terminating connection", "connection already closed", "cursor already closed",
+    "could not connect", "connection refused", "connection reset", "connection timed out",
+    "no connection to the server", "could not receive data", "could not send data", "ssl syscall",
+    "the database system is", "too many clients", "database is locked", "unable to open database file",
+    "disk i/o error", "read-only transaction", "readonly database", "no space left", "could not extend file",
+    "database or disk is full",
+)
 
 
 def init_database(url: str):
@@ -70,3 +89,54 @@ def write_transaction():
         return database.atomic("IMMEDIATE")
     return database.atomic()
 
+
+@contextmanager
+def unit_of_work():
+    """One batch or one job on this thread's connection, which stays open for the next.
+
+    After a failure the connection is closed, so the next unit opens a new one:
+    a connection the server dropped (a restart, a failover, a terminated
+    backend, ``idle_session_timeout``) answers every later query with
+    "connection already closed" and must not stay in use. Reconnecting happens
+    here, between units of work, never inside a transaction (peewee's
+    ReconnectMixin retries a query mid-transaction, which is unsafe on
+    PostgreSQL). A database that is still down fails the next unit at connect.
+    """
+    database.connect(reuse_if_open=True)
+    try:
+        yield
+    except BaseException:
+        database.close()  # the unit's transaction has unwound; closing a dead connection does not raise
+        raise
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """The database failed, not the statement's data: the connection dropped,
+    the server is unreachable, read-only or full, or SQLite's file stayed
+    locked past the busy timeout.
+
+    Work that failed so is not at fault: it stays pending and is done again
+    once the database answers.
+    """
+    if not isinstance(exc, (DatabaseError, InterfaceError)) or isinstance(exc, (IntegrityError, DataError)):
+        return False
+    headline = (str(exc).splitlines() or [""])[0].lower()  # later lines (DETAIL) may quote an event's data
+    return any(text in headline for text in INFRASTRUCTURE_FAULTS)
+
+
+def database_reachable() -> bool:
+    """Whether a new connection answers ``SELECT 1`` (the old one is closed first).
+
+    After a failed batch, this tells a database that went away from a batch
+    that carries a bad event; the connection left open is a fresh one.
+    """
+    try:
+        database.close()
+    except Exception:  # noqa: BLE001 - a dead connection may refuse even to close; a new one is opened below
+        pass
+    try:
+        database.connect(reuse_if_open=True)
+        database.execute_sql("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure to answer is "not reachable"
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 
 from shared.models import StripeEvent
@@ -35,10 +35,20 @@ def list_failed(conn: redis.Redis) -> list[FailedEvent]:
 
 
 def _describe(job: Job) -> FailedEvent:
-    event_id = (job.args[0] if job.args else {}).get("event_id", "")
+    event_id = _event_id_of(job)
     result = job.latest_result()
     lines = (result.exc_string or "").strip().splitlines() if result else []
     return FailedEvent(job.id, event_id, lines[-1] if lines else "", StripeEvent.get_or_none(StripeEvent.id == event_id))
+
+
+def _event_id_of(job: Job) -> str:
+    """The event a job was for; "" for a job that is not one of ours (the worker refused it)."""
+    try:
+        arg = job.args[0] if job.args else {}
+    except DeserializationError:
+        return ""
+    event_id = arg.get("event_id", "") if isinstance(arg, dict) else ""
+    return event_id if isinstance(event_id, str) else ""
 
 
 def select(failed: list[FailedEvent], event_ids: tuple[str, ...]) -> list[FailedEvent]:

@@ -7,12 +7,15 @@ it is committed, so a killed worker's entries are claimed by another.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 from dataclasses import dataclass
 
 import redis
+
+from shared.event_shape import LATEST_TIME, shown, storable_id
 
 STREAM_KEY = "portal:webhooks"
 GROUP = "appliers"
@@ -26,19 +29,22 @@ class Envelope:
     body: str
     received_at: float
     delivery_id: str = ""  # the stream entry id; distinguishes redeliveries
+    problem: str = ""  # why the stream entry cannot be a delivery; the applier records it failed
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict) -> "Envelope":
-        def text(key: bytes) -> str:
-            value = fields.get(key, b"")
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-        return cls(
-            event_id=text(b"id"),
-            body=text(b"body"),
-            received_at=float(text(b"received") or 0),
-            delivery_id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-        )
+        """The delivery in a stream entry. Never raises: anyone who can write to
+        Redis can add an entry, and one the worker cannot read (fields missing,
+        not UTF-8, ``received`` not a time) must fail alone, not strand its batch."""
+        fields = fields if isinstance(fields, dict) else {}
+        problems: list[str] = []
+        event_id = _field(fields, b"id", problems)
+        body = _field(fields, b"body", problems)
+        received_at = _received(fields.get(b"received"), problems)
+        stored_id = storable_id(event_id)
+        if stored_id != event_id:
+            problems.append(f"event id {shown(event_id)} is not a Stripe id; recorded as {stored_id}")
+        return cls(stored_id, body, received_at, _text(entry_id), "; ".join(problems))
 
     def to_job_arg(self) -> dict:
         return {
@@ -46,11 +52,40 @@ class Envelope:
             "body": self.body,
             "received_at": self.received_at,
             "delivery_id": self.delivery_id,
+            "problem": self.problem,
         }
 
     @classmethod
     def from_job_arg(cls, arg: dict) -> "Envelope":
-        return cls(arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""))
+        return cls(arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""),
+                   arg.get("problem", ""))
+
+
+def _field(fields: dict, key: bytes, problems: list[str]) -> str:
+    value = fields.get(key)
+    if value is None:
+        problems.append(f"stream entry has no {key.decode()!r} field")
+        return ""
+    try:
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    except UnicodeDecodeError:
+        problems.append(f"stream entry field {key.decode()!r} is not UTF-8")
+        return value.decode("utf-8", "replace")
+
+
+def _received(value, problems: list[str]) -> float:
+    """When the web received the delivery; now, if the entry does not say."""
+    if value is None:
+        problems.append("stream entry has no 'received' field")
+        return time.time()
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 < seconds < LATEST_TIME:  # also false for NaN
+        problems.append(f"stream entry field 'received' is not a time: {shown(value)}")
+        return time.time()
+    return seconds
 
 
 def delivery_fields(event_id: str, event_type: str, body: bytes) -> dict:

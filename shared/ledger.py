@@ -67,6 +67,7 @@ def finish_all(outcomes) -> None:
 
 def record_failure(event_id: str, event_type: str, created: int, received_at: float, error: str) -> None:
     """Keep a failure visible; never overwrite an event that did get applied."""
+    error = error.replace("\x00", "\\x00")  # a message may quote the event's data; PostgreSQL text holds no NUL
     with database.atomic():
         StripeEvent.insert(
             id=event_id,

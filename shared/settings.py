@@ -32,6 +32,7 @@ class Settings:
     worker_batch_size: int = 200
     worker_claim_idle_seconds: int = 60
     worker_max_retries: int = 5
+    worker_stall_seconds: int = 300
     billing_plans: tuple[str, ...] = ()
     portal_configuration_id: str | None = None
     portal_locale: str | None = None
@@ -64,6 +65,7 @@ class Settings:
             worker_batch_size=reader.integer("WORKER_BATCH_SIZE", 200),
             worker_claim_idle_seconds=reader.integer("WORKER_CLAIM_IDLE_SECONDS", 60),
             worker_max_retries=reader.integer("WORKER_MAX_RETRIES", 5),
+            worker_stall_seconds=reader.integer("WORKER_STALL_SECONDS", 300),
             billing_plans=reader.csv("BILLING_PLANS"),
             portal_configuration_id=reader.text("PORTAL_CONFIGURATION_ID", None),
             portal_locale=reader.text("PORTAL_LOCALE", None),
@@ -88,6 +90,8 @@ class Settings:
             raise ConfigError("SECRET_KEY must be at least 32 characters outside development")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 5 (the proxies in front of the web)")
+        if self.worker_stall_seconds < 1:
+            raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
 
 
 class _Reader:

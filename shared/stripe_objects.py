@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.errors import EventError
+from shared.event_shape import check_subscription
 from shared.timeutil import from_epoch
 
 
@@ -12,12 +12,6 @@ def id_of(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("id")
     return value
-
-
-def require(obj: dict, key: str, kind: str) -> Any:
-    if not isinstance(obj, dict) or obj.get(key) in (None, ""):
-        raise EventError(f"{kind} object has no {key!r}")
-    return obj[key]
 
 
 def first_item(subscription: dict) -> dict:
@@ -29,14 +23,16 @@ def subscription_columns(sub: dict) -> dict:
     """Columns of the Subscription table from a subscription object.
 
     Periods live on the subscription item in current API versions; older
-    snapshots carried them on the subscription, so fall back to those.
+    snapshots carried them on the subscription, so fall back to those. An
+    object (an event's or one fetched from Stripe) whose values the columns
+    cannot hold is refused first (UnfitEvent), before any SQL.
     """
-    require(sub, "id", "subscription")
+    check_subscription(sub, "subscription")
     item = first_item(sub)
     price = item.get("price") or {}
     return {
-        "customer_id": id_of(require(sub, "customer", "subscription")),
-        "status": require(sub, "status", "subscription"),
+        "customer_id": id_of(sub["customer"]),
+        "status": sub["status"],
         "price_id": price.get("id"),
         "product_id": id_of(price.get("product")),
         "quantity": item.get("quantity"),

@@ -8,6 +8,11 @@ import json
 import time
 
 API_VERSION = "2026-10-28.endive"
+# Tests that only care about the order of events write `created=100, 200, ...`;
+# the worker refuses a `created` before 2010 (shared.event_shape), so those
+# small numbers are read as seconds after this moment (2020-09-13), which
+# keeps their order and keeps them before any fetch from Stripe.
+ORDER_BASE = 1_600_000_000
 _counter = itertools.count(1)
 
 
@@ -88,11 +93,15 @@ def invoice(customer="cus_T1", subscription_id=None, status="paid") -> dict:
 
 
 def event(event_type: str, obj: dict, created: int | None = None, event_id: str | None = None) -> dict:
+    if created is None:
+        created = int(time.time())
+    elif created < 1_000_000_000:
+        created += ORDER_BASE
     return {
         "id": event_id or new_id("evt"),
         "object": "event",
         "api_version": API_VERSION,
-        "created": created if created is not None else int(time.time()),
+        "created": created,
         "data": {"object": obj},
         "livemode": False,
         "pending_webhooks": 1,

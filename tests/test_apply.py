@@ -191,7 +191,7 @@ def test_one_bad_event_does_not_undo_its_neighbours(applier):
     results = apply(applier, bad_evt, good_evt)
     assert results[good_evt["id"]].outcome == "applied"
     assert results[bad_evt["id"]].outcome == "failed"
-    assert "has no 'status'" in results[bad_evt["id"]].error
+    assert "data.object.status must be" in results[bad_evt["id"]].error
     assert row(good["id"]).status == "active"
     assert Subscription.get_or_none(Subscription.id == bad["id"]) is None  # rolled back, placeholder too
 

@@ -1,9 +1,11 @@
 """The worker's health check and its metrics port, against a real Redis."""
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
+import peewee
 import pytest
 
 from tests.services import free_port
@@ -13,25 +15,58 @@ from worker import health, metrics_server
 from worker.runner import build_worker
 
 
-def test_healthy_only_while_a_worker_on_this_host_beats(settings, db, redis_conn):
-    assert not health.healthy(redis_conn)
+def test_healthy_only_while_a_worker_on_this_host_progresses(settings, db, redis_conn):
+    assert "no worker" in health.stall_problem(redis_conn, 60)
     worker = build_worker(install_context(settings, redis_conn))
     worker.register_birth()
     worker.heartbeat()
-    assert health.healthy(redis_conn)
-    assert not health.healthy(redis_conn, hostname="another-container")
-    assert not health.healthy(redis_conn, max_age=0)  # a beat that is too old
+    assert health.stall_problem(redis_conn, 60) is None
+    assert "no worker on another-container" in health.stall_problem(redis_conn, 60, hostname="another-container")
+    later = time.time() + 61  # nothing recorded since: no batch applied, the inbox never found empty
+    assert "no progress for 61 s (limit 60 s)" in health.stall_problem(redis_conn, 60, now=later)
+
+    worker.health.failed(peewee.InterfaceError("connection already closed"))
+    worker.heartbeat()
+    assert "last failure: InterfaceError at" in health.stall_problem(redis_conn, 60, now=later)
+    worker.health.progressed()
+    worker.heartbeat()
+    assert health.stall_problem(redis_conn, 60, now=time.time() + 30) is None
     worker.register_death()
-    assert not health.healthy(redis_conn)
+    assert "no worker" in health.stall_problem(redis_conn, 60)
 
 
-def test_healthcheck_command_exits_1_without_a_worker(redis_url, redis_conn, monkeypatch):
+def healthcheck_env(monkeypatch, redis_url, database_url):
+    for name, value in {"SECRET_KEY": "x" * 40, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": "sk_test_h",
+                        "STRIPE_WEBHOOK_SECRET": "whsec_h", "APP_ENV": "test", "DATABASE_URL": database_url}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_healthcheck_command_exits_1_without_a_worker(db_url, redis_url, redis_conn, monkeypatch, capsys):
     from worker.runner import main
 
-    for name, value in {"SECRET_KEY": "x" * 40, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": "sk_test_h",
-                        "STRIPE_WEBHOOK_SECRET": "whsec_h", "APP_ENV": "test"}.items():
-        monkeypatch.setenv(name, value)
+    healthcheck_env(monkeypatch, redis_url, db_url)
     assert main(["--healthcheck"]) == 1
+    assert "unhealthy: no worker on" in capsys.readouterr().out
+
+
+def test_healthcheck_fails_while_redis_or_the_database_cannot_be_reached(
+        settings, db, db_url, redis_url, redis_conn, monkeypatch, capsys):
+    from worker.runner import main
+
+    worker = build_worker(install_context(settings, redis_conn))
+    worker.register_birth()
+    worker.heartbeat()
+    healthcheck_env(monkeypatch, redis_url, db_url)
+    assert main(["--healthcheck"]) == 0, capsys.readouterr().out
+
+    healthcheck_env(monkeypatch, redis_url, f"postgresql://127.0.0.1:{free_port()}/nothing_listens_here")
+    assert main(["--healthcheck"]) == 1
+    assert "unhealthy: database unavailable (OperationalError)" in capsys.readouterr().out
+
+    healthcheck_env(monkeypatch, f"redis://127.0.0.1:{free_port()}/0", db_url)
+    assert main(["--healthcheck"]) == 1
+    assert "unhealthy: redis unavailable (ConnectionError)" in capsys.readouterr().out
+    worker.register_death()
 
 
 @pytest.fixture

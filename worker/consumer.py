@@ -4,6 +4,9 @@ A batch is acknowledged (XACK + XDEL) only after its transaction committed.
 Events that failed on their own data are handed to RQ in the same Redis
 transaction as the acknowledgement, so nothing is dropped between the two:
 RQ then retries them with backoff and keeps the final failure visible.
+A batch the database refuses as a whole is split in halves until the
+delivery at fault is alone; only a database (or Redis) that cannot be
+reached leaves a batch pending.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import redis
 from rq import Queue, Retry
 
 from shared import inbox, metrics
-from shared.apply import EventApplier, Result
+from shared.apply import EventApplier, Result, is_transient
+from shared.db import database_reachable, is_infrastructure_error
 from shared.inbox import Envelope
 from shared.logs import log_event
 from shared.models import StripeEvent
@@ -40,7 +44,27 @@ class InboxConsumer:
         inbox.ensure_group(conn)
 
     def read(self, block_ms: int | None) -> list[tuple[str, dict]]:
-        """The next batch: our own unfinished entries, a dead worker's, or new ones."""
+        """The next batch: our own unfinished entries, a dead worker's, or new ones.
+
+        A stream or consumer group that vanished (deleted by hand, a Redis
+        restored without them) is created again, reading from the start of
+        whatever the stream holds; this read then returns nothing.
+        """
+        try:
+            return self._read(block_ms)
+        except redis.ResponseError as exc:
+            if not _group_is_gone(exc):
+                raise
+            log.warning("the inbox's consumer group is gone (%s); creating it again", exc)
+            inbox.ensure_group(self.conn)
+            self._reread_own = True
+            return []
+
+    def read_own_pending_next(self) -> None:
+        """After a batch failed, wherever it failed: read it again before anything new."""
+        self._reread_own = True
+
+    def _read(self, block_ms: int | None) -> list[tuple[str, dict]]:
         if self._reread_own:
             entries = self._read_group("0", None)
             self._reread_own = False
@@ -52,11 +76,14 @@ class InboxConsumer:
         return self._read_group(">", block_ms)
 
     def process(self, entries: list[tuple[str, dict]]) -> list[Result]:
+        """Settle every entry (applied, duplicate, or recorded failed and handed to
+        RQ), then acknowledge them all; or raise, for a database or Redis that
+        cannot be reached, leaving them all pending."""
         live = [(entry_id, fields) for entry_id, fields in entries if fields]
         envelopes = [Envelope.from_entry(entry_id, fields) for entry_id, fields in live]
         started = time.monotonic()
         try:
-            results = self.applier.apply_batch(envelopes) if envelopes else []
+            results = self._apply_contained(envelopes) if envelopes else []
         except Exception:
             self._reread_own = True  # left pending: retried by this worker or claimed
             raise
@@ -66,6 +93,22 @@ class InboxConsumer:
             log_event(result, elapsed)
             metrics.count_event(result)
         return results
+
+    def _apply_contained(self, envelopes: list[Envelope]) -> list[Result]:
+        """Apply the batch; if it fails as a whole and the database is not to
+        blame, apply each half, until the delivery at fault is alone and fails
+        on its own (O(k log n) batches for k such deliveries)."""
+        try:
+            return self.applier.apply_batch(envelopes)
+        except Exception as exc:
+            if is_infrastructure_error(exc) or is_transient(exc) or not database_reachable():
+                raise  # infrastructure: the batch is not at fault and stays pending
+            if len(envelopes) == 1:
+                return [self.applier.fail_alone(envelopes[0], exc)]
+            log.warning("batch of %d deliveries failed as a whole (%s: %s); applying each half",
+                        len(envelopes), type(exc).__name__, (str(exc).splitlines() or [""])[0][:300])
+            middle = len(envelopes) // 2
+            return self._apply_contained(envelopes[:middle]) + self._apply_contained(envelopes[middle:])
 
     def _read_group(self, start: str, block_ms: int | None):
         reply = self.conn.xreadgroup(
@@ -106,9 +149,13 @@ class InboxConsumer:
 
     def leave(self) -> None:
         """Remove this consumer from the group if it holds nothing pending."""
-        summary = self.conn.xpending_range(inbox.STREAM_KEY, inbox.GROUP, "-", "+", 1, consumername=self.name)
-        if not summary:
-            self.conn.xgroup_delconsumer(inbox.STREAM_KEY, inbox.GROUP, self.name)
+        try:
+            summary = self.conn.xpending_range(inbox.STREAM_KEY, inbox.GROUP, "-", "+", 1, consumername=self.name)
+            if not summary:
+                self.conn.xgroup_delconsumer(inbox.STREAM_KEY, inbox.GROUP, self.name)
+        except redis.ResponseError as exc:
+            if not _group_is_gone(exc):
+                raise  # with no group, there is nothing to leave
 
 
 def _first_delivery_of(envelopes: list[Envelope], event_ids: set[str]) -> list[Envelope]:
@@ -117,6 +164,12 @@ def _first_delivery_of(envelopes: list[Envelope], event_ids: set[str]) -> list[E
         if envelope.event_id in event_ids:
             chosen.setdefault(envelope.event_id, envelope)
     return list(chosen.values())
+
+
+def _group_is_gone(exc: redis.ResponseError) -> bool:
+    # NOGROUP: no such stream or group. UNBLOCKED: Redis 7 ends a blocked
+    # XREADGROUP this way when its stream is deleted.
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
 def _text(value) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import metrics
 from shared.apply import DUPLICATE
-from shared.db import database
+from shared.db import unit_of_work
 from shared.errors import EventError
 from shared.inbox import Envelope
 from shared.models import StripeEvent
@@ -14,8 +14,8 @@ from worker import context
 def apply_event(envelope: dict) -> str:
     """Apply one delivery that failed in its batch; raising makes RQ retry it."""
     ctx = context.current()
-    database.connect(reuse_if_open=True)
-    [result] = ctx.applier.apply_batch([Envelope.from_job_arg(envelope)])
+    with unit_of_work():  # a failure closes the connection: the retry starts on a new one
+        [result] = ctx.applier.apply_batch([Envelope.from_job_arg(envelope)])
     metrics.count_event(result)
     if result.outcome == StripeEvent.FAILED:
         raise EventError(result.error)
