@@ -1,4 +1,6 @@
 """Posting webhooks as Stripe does: signed at each attempt, retried until a 2xx.
+(And writing poison straight into the inbox stream, as anyone who can write to
+Redis could: the worker must contain what the web never let through.)
 
 Stripe retries a delivery that got no 2xx (an error status, a timeout, a
 refused connection) for days; here the backoff is compressed to seconds and
@@ -15,7 +17,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import redis
+
 from bench.events import sign
+from shared import inbox
 
 PATH = "/api/webhooks/stripe"
 TIMEOUT_SECONDS = 10.0
@@ -28,6 +33,8 @@ class Delivery:
     body: bytes
     due: float  # seconds after the flow starts
     poison: str | None = None  # the poison shape; None for an innocent event
+    via: str = "web"  # or "stream": XADDed into the inbox as anyone who can write to Redis could
+    received: str | None = None  # the stream entry's ``received`` field when not the time of sending
     attempts: int = 0
     acknowledged_at: float | None = None
     refused_with: int | None = None  # a poison event's final 4xx
@@ -59,10 +66,23 @@ def signed_headers(body: bytes, secret: str) -> dict:
     return {"Stripe-Signature": sign(body, secret, int(time.time())), "Content-Type": "application/json"}
 
 
+def xadd(conn: redis.Redis, delivery: Delivery) -> int | str:
+    """Append the delivery to the inbox stream itself; 201 once Redis has it, as the web would answer."""
+    fields = inbox.delivery_fields(delivery.event_id, "customer.subscription.updated", delivery.body)
+    if delivery.received is not None:
+        fields["received"] = delivery.received
+    try:
+        conn.xadd(inbox.STREAM_KEY, fields)
+        return 201
+    except redis.RedisError as exc:
+        return type(exc).__name__
+
+
 @dataclass
 class Poster:
     port: int
     secret: str
+    redis_url: str
     threads: int = 8
     give_up_at: float = float("inf")  # monotonic time after which nothing is retried
     attempts: list[Attempt] = field(default_factory=list)
@@ -93,12 +113,16 @@ class Poster:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        conn = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
         while True:
             delivery = self._next()
             if delivery is None:
                 return
             started = time.monotonic()
-            status = post(self.port, delivery.body, signed_headers(delivery.body, self.secret))
+            if delivery.via == "stream":
+                status = xadd(conn, delivery)
+            else:
+                status = post(self.port, delivery.body, signed_headers(delivery.body, self.secret))
             self._settle(delivery, status, started)
 
     def _next(self) -> Delivery | None:

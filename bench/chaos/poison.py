@@ -72,10 +72,19 @@ def shapes(n: int, target: dict, newest: int) -> dict[str, dict]:
     }
 
 
-def poison_events(per_shape: int, snapshots: list[dict], newest: int, rng: random.Random) -> list[tuple[str, dict]]:
-    """(shape, event) pairs: ``per_shape`` of each, aimed at random real subscriptions."""
+STREAM_COPY = 1000  # numbering of the copies written straight into the stream, so their ids differ
+
+
+def poison_events(per_shape: int, snapshots: list[dict], newest: int,
+                  rng: random.Random) -> list[tuple[str, tuple[str, dict]]]:
+    """(path, (shape, event)): ``per_shape`` of each shape posted to the web, as
+    many written straight into the stream (the web may refuse them at the door;
+    the worker must still contain them), and entries whose ``received`` is not
+    a time; aimed at random real subscriptions."""
     out = []
     for n in range(per_shape):
-        for shape, event in shapes(n, rng.choice(snapshots), newest + n).items():
-            out.append((shape, event))
+        out += [("web", pair) for pair in shapes(n, rng.choice(snapshots), newest + n).items()]
+        out += [("stream", pair) for pair in shapes(STREAM_COPY + n, rng.choice(snapshots), newest + n).items()]
+        own = _event(f"evt_chaosreceived{n}", "customer.subscription.updated", _sub(f"sub_chaosreceived{n}"), newest)
+        out.append(("stream", ("received_not_a_time", own)))
     return out

@@ -41,8 +41,10 @@ def build_deliveries(histories: Histories, profile: Profile, with_poison: bool, 
         snapshots = [e["data"]["object"] for e in histories.events if e["type"].startswith("customer.subscription.")]
         newest = max(e["created"] for e in histories.events) + 1000
         first, last = (f * profile.flow_seconds for f in fault_module.HOSTILE_WINDOW)
-        for shape, event in poison_events(profile.poison_per_shape, snapshots, newest, rng):
-            deliveries.append(Delivery(event["id"], body_of(event), rng.uniform(first, last), poison=shape))
+        for via, (shape, event) in poison_events(profile.poison_per_shape, snapshots, newest, rng):
+            received = "soon" if shape == "received_not_a_time" else None
+            deliveries.append(Delivery(event["id"], body_of(event), rng.uniform(first, last), poison=shape,
+                                       via=via, received=received))
     return deliveries
 
 
@@ -131,7 +133,7 @@ def run(profile: Profile, fault_names: set[str], base_url: str, workdir: Path, s
 
 
 def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> dict:
-    poster = Poster(stack.web.port, stack.secret)
+    poster = Poster(stack.web.port, stack.secret, stack.redis.url)
     log = HostileLog()
     t0 = time.monotonic()
     poster.start(deliveries, t0)
@@ -184,7 +186,7 @@ def count(deliveries, histories, sandbox, stack, last_fault, drained_at) -> tupl
         unacknowledged=len(innocent - acked))
     details = {
         "lost_still_in_stream": len(set(lost) & tally.event_ids_in_stream(redis.Redis.from_url(stack.redis.url))),
-        "lost_sample": [{"id": e, "ledger": rows.get(e, ("absent", 0))[0]} for e in lost[:20]],
+        "lost_sample": [{"id": e, "ledger": tally.ledger_row(rows, e)[0]} for e in lost[:20]],
         "wrong_sample": dict(list(wrong.items())[:10]),
         "applied_twice_sample": twice[:20],
         "poison": _poison_report(deliveries, rows, in_rq),
@@ -198,6 +200,6 @@ def _poison_report(deliveries, rows, in_rq) -> list[dict]:
     for d in deliveries:
         if d.poison:
             answer = "2xx" if d.acknowledged_at is not None else (d.refused_with or "never answered")
-            report.append({"shape": d.poison, "id": d.event_id[:60], "answer": answer,
-                           "ledger": rows.get(d.event_id, ("absent", 0))[0], "in_rq": d.event_id in in_rq})
+            report.append({"shape": d.poison, "via": d.via, "id": d.event_id[:60], "answer": answer,
+                           "ledger": tally.ledger_row(rows, d.event_id)[0], "in_rq": tally.in_rq(in_rq, d.event_id)})
     return report

@@ -8,8 +8,9 @@
   the ledger is meant to make every redelivery a no-op).
 - wrong: subscriptions whose row differs from Stripe's final state (the
   sandbox's), on the columns an event history decides.
-- poison_failed: acknowledged poison events recorded failed in the ledger or
-  handed to RQ's failure handling (queued, scheduled for retry, or failed).
+- poison_failed: acknowledged poison events (answered 2xx by the web, or
+  written straight into the stream) recorded failed in the ledger or handed to
+  RQ's failure handling (queued, scheduled for retry, or failed).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from rq.serializers import JSONSerializer
 from bench.histories import COMPARED
 from shared import inbox
 from shared.db import database
+from shared.event_shape import storable_id
 from shared.ledger import DONE
 from shared.models import StripeEvent, Subscription
 from shared.queue import billing_queue
@@ -125,9 +127,19 @@ def event_ids_in_stream(conn: redis.Redis) -> set[str]:
         last = "(" + batch[-1][0].decode()
 
 
+def ledger_row(rows: dict[str, tuple[str, int]], event_id: str) -> tuple[str, int]:
+    """The event's ledger row; an id the ledger cannot hold (NUL, too long) is
+    recorded under its stand-in (shared.event_shape.storable_id)."""
+    return rows.get(storable_id(event_id), ("absent", 0))
+
+
+def in_rq(found: set[str], event_id: str) -> bool:
+    return storable_id(event_id) in found
+
+
 def settled(rows: dict[str, tuple[str, int]], event_id: str) -> bool:
-    return rows.get(event_id, ("", 0))[0] in DONE
+    return ledger_row(rows, event_id)[0] in DONE
 
 
-def failed(rows: dict[str, tuple[str, int]], in_rq: set[str], event_id: str) -> bool:
-    return rows.get(event_id, ("", 0))[0] == StripeEvent.FAILED or event_id in in_rq
+def failed(rows: dict[str, tuple[str, int]], found_in_rq: set[str], event_id: str) -> bool:
+    return ledger_row(rows, event_id)[0] == StripeEvent.FAILED or in_rq(found_in_rq, event_id)
