@@ -25,7 +25,8 @@ DEFAULT_DATABASE_URL = "postgresql://127.0.0.1:5432/test"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="scripts/chaos", description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="the CI profile: about half a minute when the service holds (the drain limit adds 60 s when not)")
+    parser.add_argument("--short", action="store_true",
+                        help="the CI profile: about half a minute when the service holds (60 s more when not)")
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL") or DEFAULT_DATABASE_URL,
                         help="PostgreSQL to run in (a fresh schema is made and dropped); "
                              "default TEST_DATABASE_URL, else " + DEFAULT_DATABASE_URL)
