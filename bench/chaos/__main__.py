@@ -34,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", type=Path, help="logs and Redis's files (default var/chaos/<time>)")
     parser.add_argument("--faults", default=",".join(faults.ALL),
                         help=f"comma-separated subset of: {','.join(faults.ALL)} (default: all)")
-    parser.add_argument("--keep", action="store_true", help="keep the database schema for inspection")
+    parser.add_argument("--keep", action="store_true", help="keep the database schema and Redis's files for inspection")
     for knob in dataclasses.fields(profile.Profile):
         parser.add_argument("--" + knob.name.replace("_", "-"), type=float if knob.type == "float" else int,
                             help=f"override the profile's {knob.name}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import statistics
 import threading
 import time
@@ -123,6 +124,8 @@ def run(profile: Profile, fault_names: set[str], base_url: str, workdir: Path, s
         add_users(histories.users)
         extra = {} if profile.claim_idle_seconds is None else {"WORKER_CLAIM_IDLE_SECONDS": profile.claim_idle_seconds}
         stack = Stack(workdir, postgres, sandbox.url, profile.workers, extra)
+        if not keep:  # after the stack stops (callbacks run last first): Redis's files, megabytes a run
+            cleanup.callback(shutil.rmtree, workdir / "redis", True)
         cleanup.callback(stack.stop)
         stack.start()
         deliveries = build_deliveries(histories, profile, "poison" in fault_names, rng)
