@@ -5,8 +5,10 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from bench.chaos import hostile
+from bench.chaos.profile import Profile
 from bench.chaos.stack import Stack
 
 # name -> when it starts, as a fraction of the flow. One after another, so a
@@ -36,10 +38,10 @@ class Record:
 @dataclass
 class FaultRunner:
     stack: Stack
-    profile: object  # bench.chaos.profile.Profile
+    profile: Profile
     t0: float  # monotonic start of the flow
     log: hostile.HostileLog
-    say: object  # progress printer
+    say: Callable[[str], None]  # progress, to stderr
     records: list[Record] = field(default_factory=list)
 
     def start(self, names) -> list[threading.Thread]:
