@@ -14,7 +14,7 @@ def markdown(results: dict) -> str:
 def ingest_table(r: dict) -> str:
     plan = r["plan"]
     rows = [
-        f"Ingest: gunicorn -w {plan['workers']} (sync), wrk -t1 -c{plan['connections']}, "
+        f"Ingest: gunicorn -w {plan['workers']} (gunicorn.conf.py's worker class), wrk -t1 -c{plan['connections']}, "
         f"{plan['rounds']} x {plan['seconds']} s per target (median round shown)",
         "",
         "| target | req/s | p50 ms | p99 ms | server CPU ms/req | requests | non-2xx | socket errors | peak RSS MiB (master + workers) |",

@@ -67,6 +67,7 @@ def register_database(app: Flask, settings: Settings) -> None:
 
 
 def register_middleware(app: Flask, settings: Settings) -> None:
+    from portal_service.slow_clients import ClientIdleTimeout
     from portal_service.webhooks import WebhookIngest
 
     app.wsgi_app = WebhookIngest(app.wsgi_app, settings)
@@ -77,6 +78,7 @@ def register_middleware(app: Flask, settings: Settings) -> None:
         # Only as many X-Forwarded-For hops as there are proxies are believed.
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    app.wsgi_app = ClientIdleTimeout(app.wsgi_app, settings.client_idle_timeout_seconds)
 
 
 def register_blueprints(app: Flask) -> None:

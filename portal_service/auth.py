@@ -1,33 +1,69 @@
-"""Accounts: /register, /login, /logout (flask-login, CSRF-protected forms)."""
+"""Accounts: /register, /login, /logout (flask-login, CSRF-protected forms).
+
+A signed-in session is a server-side record (shared.user_sessions) whose token
+is flask-login's user id: logout ends it, and a copy of the cookie is refused
+afterwards. While Redis, which holds the records, does not answer, signed-in
+pages answer 503 (they cannot tell a live session from an ended one).
+"""
 from __future__ import annotations
 
+import logging
+import re
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+import redis
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import ServiceUnavailable
 
 from portal_service.errors import error_response, wants_json
 from portal_service.extensions import login_manager
+from shared import user_sessions
 from shared.login_throttle import wait_words
 from shared.models import User
 from shared.users import AccountError, authenticate, create_user
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("portal.auth")
 HOME = "/dashboard/billing"
 
 
-class SessionUser(UserMixin):
-    """The signed-in user as flask-login sees it; ``.user`` is the row."""
+class SessionStoreDown(ServiceUnavailable):
+    description = "Signing in is unavailable for a moment. Please try again in a minute."
 
-    def __init__(self, user: User):
+
+class SessionUser(UserMixin):
+    """The signed-in user as flask-login sees it; ``.user`` is the row, ``.token`` its session."""
+
+    def __init__(self, user: User, token: str):
         self.user = user
         self.id = user.id
+        self.token = token
+
+    def get_id(self) -> str:
+        return self.token  # what flask-login keeps in the cookie
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
-    user = User.get_or_none(User.id == int(user_id)) if user_id.isdigit() else None
-    return SessionUser(user) if user else None
+def load_user(token: str):
+    if g.get("session_store_down"):
+        return None  # the 503 page itself renders signed out
+    try:
+        user_id = user_sessions.user_of(_redis(), token)
+    except redis.RedisError as exc:
+        raise _store_down(exc) from None
+    user = User.get_or_none(User.id == user_id) if user_id is not None else None
+    return SessionUser(user, token) if user else None
+
+
+def _redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def _store_down(exc: redis.RedisError) -> SessionStoreDown:
+    log.warning("session store unavailable (%s): answering 503", type(exc).__name__)
+    g.session_store_down = True
+    return SessionStoreDown()
 
 
 @login_manager.unauthorized_handler
@@ -37,19 +73,35 @@ def unauthorized():
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
+# A plain local path: "/" then printable ASCII, never a second "/" right after
+# it, a backslash, or an encoded slash, backslash or control character (a
+# proxy or browser that decodes again must not find "//host" or a new header).
+LOCAL_PATH = re.compile(r"/(?![/\\])[!-~]*")
+ENCODED_TRICK = re.compile(r"%(2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+MAX_NEXT_LENGTH = 2048
+
+
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never a scheme, a host, or '//' or '\\' tricks."""
-    if not target or "\\" in target:
+    """Only a plain path on this site: never a scheme, a host, control characters or '//' or '\\' tricks."""
+    if not target or len(target) > MAX_NEXT_LENGTH or not LOCAL_PATH.fullmatch(target):
+        return HOME
+    if "\\" in target or ENCODED_TRICK.search(target):
         return HOME
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return HOME
-    return target
+    return HOME if parts.scheme or parts.netloc else target
 
 
 def start_session(user: User) -> None:
-    session.clear()  # a fresh session on every login: no fixation
-    login_user(SessionUser(user))
+    """A fresh session on every sign-in (no fixation); a session it replaces ends."""
+    replaced = session.get("_user_id")
+    session.clear()
+    try:
+        if replaced:
+            user_sessions.end(_redis(), replaced)
+        token = user_sessions.start(_redis(), user.id)
+    except redis.RedisError as exc:
+        raise _store_down(exc) from None
+    login_user(SessionUser(user, token))
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -109,6 +161,10 @@ def _too_many(wait: int, message: str, template: str, **context):
 @bp.post("/logout")
 @login_required
 def logout():
+    try:
+        user_sessions.end(_redis(), current_user.token)
+    except redis.RedisError as exc:
+        raise _store_down(exc) from None
     logout_user()
     session.clear()
     flash("You are signed out.")

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from portal_service.errors import error_response
+from portal_service.parsing import plain_int
 from shared import return_sync
 from shared.billing_summary import billing_summary
 from shared.errors import CustomerOfAnotherUser
@@ -76,8 +77,8 @@ def _claim_sync(user: User) -> bool:
 
 
 def _tries() -> int:
-    value = request.args.get("try", "0")
-    return int(value) if value.isdigit() else MAX_SETTLE_TRIES
+    tries = plain_int(request.args.get("try", "0"), 3)
+    return MAX_SETTLE_TRIES if tries is None else tries
 
 
 def _refresh_url(next_try: int) -> str:

@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import ClientDisconnected, HTTPException, InternalServerError
 
 log = logging.getLogger("portal.errors")
 
@@ -45,6 +45,15 @@ def init_app(app: Flask) -> None:
             413: "Request body too large",
         }.get(exc.code, exc.description)
         return error_response(exc.code, message)
+
+    @app.errorhandler(ClientDisconnected)
+    def body_cut_short(exc: ClientDisconnected):
+        # werkzeug reports a read that failed as a disconnect; a timeout there is
+        # slow_clients.ClientIdleTimeout cutting off a client that went quiet.
+        if isinstance(exc.__context__, TimeoutError):
+            log.warning("client silent while sending %s %s: cut off", request.method, request.path)
+            return error_response(408, "Request body not received in time")
+        return error_response(exc.code, exc.description)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,12 +1,15 @@
 """Probes and metrics for the platform: /healthz, /readyz, /metrics."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, request
 
 from shared import metrics
 from shared.readiness import readiness
 
 bp = Blueprint("ops", __name__)
+BEARER = re.compile(r"Bearer +[A-Za-z0-9._~+/-]+=*", re.IGNORECASE)  # RFC 6750's token68
 
 
 @bp.get("/healthz")
@@ -25,6 +28,9 @@ def readyz():
 @bp.get("/metrics")
 def scrape():
     token = current_app.config["SETTINGS"].metrics_token
+    authorization = request.headers.get("Authorization")
+    if token and authorization is not None and not BEARER.fullmatch(authorization.strip()):
+        return {"error": "Malformed Authorization header: expected Bearer <token>"}, 400
     if not metrics.may_scrape(token, request.headers.get("Authorization"), request.remote_addr):
         headers = {"WWW-Authenticate": "Bearer"} if token else {}
         return {"error": "Metrics need a bearer token" if token else "Metrics only from this machine"}, 403, headers

@@ -7,7 +7,9 @@ signature guards them; they are answered before Flask and get no headers here).
 """
 from __future__ import annotations
 
-from flask import Flask, request
+import ipaddress
+
+from flask import Flask, current_app, request
 
 from portal_service.errors import error_response
 
@@ -23,9 +25,24 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",  # billing URLs carry checkout session ids
 }
+# Pages and API answers hold a user's billing, email and CSRF token: no cache
+# (a browser's back button, a shared proxy) may keep them. Static files may.
+NO_STORE = "no-store"
+# Production is served over HTTPS only (the session cookie is Secure): browsers
+# must not try plain HTTP first, where the first request could be tampered with.
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_unreadable_forwarded_for():
+        """Behind trusted proxies the client's address comes from X-Forwarded-For (ProxyFix):
+        it keys the throttles and the /metrics loopback check, so it must be an address."""
+        forwarded = app.config["SETTINGS"].trusted_proxy_hops and "X-Forwarded-For" in request.headers
+        if forwarded and not _is_address(request.remote_addr):
+            return error_response(400, "Malformed X-Forwarded-For header")
+        return None
+
     @app.before_request
     def refuse_cross_site_writes():
         if request.method not in SAFE_METHODS and request.headers.get("Sec-Fetch-Site") == "cross-site":
@@ -36,4 +53,18 @@ def init_app(app: Flask) -> None:
     def add_security_headers(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = NO_STORE
+        if not current_app.config["SETTINGS"].is_development:
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
+
+
+def _is_address(text: str | None) -> bool:
+    if not text or len(text) > 64:  # the longest IPv6 text with a zone is well under this
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -11,7 +11,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from portal_service.parsing import plain_int
+
 SCHEME = "v1"
+MAX_TIMESTAMP_DIGITS = 12  # Unix seconds need 10 until the year 2286
 
 
 class SignatureError(Exception):
@@ -37,11 +40,14 @@ def parse_header(header: str | None) -> SignatureHeader:
             raise SignatureError("malformed", "Malformed Stripe-Signature header")
         if key == "t":
             timestamp = value
-        elif key == SCHEME:
+        elif key == SCHEME and value.isascii():  # hmac.compare_digest refuses other text; it could never match
             signatures.append(value)
-    if timestamp is None or not timestamp.isdigit() or not signatures:
+    if timestamp is None or not signatures:
         raise SignatureError("malformed", "Malformed Stripe-Signature header: needs t= and v1=")
-    return SignatureHeader(int(timestamp), tuple(signatures))
+    seconds = plain_int(timestamp, MAX_TIMESTAMP_DIGITS)
+    if seconds is None:
+        raise SignatureError("malformed", "Malformed Stripe-Signature header: t= must be Unix seconds")
+    return SignatureHeader(seconds, tuple(signatures))
 
 
 def expected_signature(secret: str, timestamp: int, body: bytes) -> str:

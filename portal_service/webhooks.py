@@ -17,6 +17,7 @@ import time
 import orjson
 import redis
 
+from portal_service.parsing import plain_int
 from portal_service.signature import SignatureError, verify
 from shared import inbox, metrics
 from shared.event_shape import UnfitEvent, check_event
@@ -55,14 +56,28 @@ def parse_event(body: bytes) -> tuple[str, str]:
 
 def read_body(environ: dict, limit: int) -> bytes:
     """The raw body (the signature covers its exact bytes), refusing more than ``limit``."""
-    declared = environ.get("CONTENT_LENGTH") or ""
-    if declared.isdigit() and int(declared) > limit:
-        raise Refused("too_large", "Request body too large", 413)
+    declared = declared_length(environ, limit)
     stream = environ["wsgi.input"]
-    body = stream.read(int(declared)) if declared.isdigit() else stream.read(limit + 1)
+    try:
+        body = stream.read(declared) if declared is not None else stream.read(limit + 1)
+    except TimeoutError:  # the client went quiet (slow_clients.ClientIdleTimeout)
+        raise Refused("timeout", "Request body not received in time", 408) from None
     if len(body) > limit:
         raise Refused("too_large", "Request body too large", 413)
     return body
+
+
+def declared_length(environ: dict, limit: int) -> int | None:
+    """Content-Length, if sent: 400 when it is not a plain number, 413 when over ``limit``."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if not declared:
+        return None  # chunked, or no body: the read is bounded instead
+    if not (declared.isascii() and declared.isdigit()):
+        raise Refused("malformed", "Malformed Content-Length header", 400)
+    length = plain_int(declared, len(str(limit)))
+    if length is None or length > limit:
+        raise Refused("too_large", "Request body too large", 413)
+    return length
 
 
 class WebhookIngest:
@@ -78,7 +93,8 @@ class WebhookIngest:
             return self.app(environ, start_response)
         status, payload, headers = self.answer(environ)
         body = orjson.dumps(payload)
-        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store")]
         start_response(status, headers)
         return [body]
 
@@ -127,4 +143,4 @@ class WebhookIngest:
 
 
 def _status(code: int) -> str:
-    return {400: "400 BAD REQUEST", 413: "413 REQUEST ENTITY TOO LARGE"}[code]
+    return {400: "400 BAD REQUEST", 408: "408 REQUEST TIMEOUT", 413: "413 REQUEST ENTITY TOO LARGE"}[code]

@@ -111,13 +111,19 @@ class InboxWriter:
     def __init__(self, url: str, timeout: float):
         self.pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.lock = threading.Lock()
+        self.timeout = timeout or -1  # -1: wait as long as it takes, as the socket would
         self._pid = None
         self._connection = None
 
     def push(self, event_id: str, event_type: str, body: bytes) -> str:
         """Append one delivery; returns once Redis has acknowledged it, else raises a RedisError."""
         args = [item for pair in delivery_fields(event_id, event_type, body).items() for item in pair]
-        with self.lock:
+        # Threads queue here for the one connection; with Redis slow, each
+        # gives up after the timeout (503, so Stripe retries) rather than
+        # after everyone ahead of it has timed out too.
+        if not self.lock.acquire(timeout=self.timeout):
+            raise redis.TimeoutError("Inbox connection busy")
+        try:
             connection = self._connection_of_this_process()
             was_open = connection.is_connected
             try:
@@ -129,6 +135,8 @@ class InboxWriter:
                 # timeout): one try on a new one. Had the first XADD been
                 # applied after all, the ledger would ignore the copy.
                 return self._xadd(connection, args)
+        finally:
+            self.lock.release()
 
     @staticmethod
     def _xadd(connection, args: list) -> str:

@@ -29,7 +29,7 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_OUTCOMES = ("accepted", "bad_signature", "stale", "future", "malformed", "missing",
-                    "not_an_event", "unfit_event", "too_large", "redis_unavailable")
+                    "not_an_event", "unfit_event", "too_large", "timeout", "redis_unavailable")
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 WEBHOOKS = Counter("portal_webhooks_received_total", "Webhook deliveries by outcome.", ["outcome"])

@@ -40,6 +40,7 @@ class Settings:
     metrics_token: str | None = None
     worker_metrics_port: int = 0
     trusted_proxy_hops: int = 0
+    client_idle_timeout_seconds: float = 10.0
 
     @property
     def is_development(self) -> bool:
@@ -73,6 +74,7 @@ class Settings:
             metrics_token=reader.text("METRICS_TOKEN", None),
             worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 0),
             trusted_proxy_hops=reader.integer("TRUSTED_PROXY_HOPS", 0),
+            client_idle_timeout_seconds=reader.number("CLIENT_IDLE_TIMEOUT_SECONDS", 10.0),
         )
         settings.check()
         return settings
@@ -88,6 +90,8 @@ class Settings:
             raise ConfigError("APP_ENV must be production, development or test")
         if not self.is_development and len(self.secret_key) < 32:
             raise ConfigError("SECRET_KEY must be at least 32 characters outside development")
+        if not self.client_idle_timeout_seconds > 0:
+            raise ConfigError("CLIENT_IDLE_TIMEOUT_SECONDS must be more than 0")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 5 (the proxies in front of the web)")
         if self.worker_stall_seconds < 1:

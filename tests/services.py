@@ -6,6 +6,7 @@ tests/); the tests know them by these names.
 """
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
@@ -21,6 +22,16 @@ from devrun.waiting import wait_for  # noqa: F401
 # backend): SQLite has no server, so such a test runs on PostgreSQL alone
 # (the db_url fixture's "postgres" case) instead of being skipped on SQLite.
 postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+
+
+def require_program(path: str | None, install_hint: str) -> None:
+    """A system program an end-to-end test drives: skip without it, except under CI."""
+    if path and os.path.exists(path):
+        return
+    message = f"{install_hint} (scripts/test installs it when run as root)"
+    if os.environ.get("CI"):
+        pytest.fail(message + " — end-to-end tests may not be skipped in CI")
+    pytest.skip(message)
 
 
 class TcpProxy:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shared import user_sessions
 from shared.models import StripeEvent, User
 from shared.queue import billing_queue
 from shared.users import create_user
@@ -57,7 +58,7 @@ def test_user_show_prints_exactly_the_status_api_json(app, client, settings, red
     drain(settings, redis_conn)
 
     with client.session_transaction() as session:  # signed in as flask-login records it
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user_sessions.start(redis_conn, user.id)
         session["_fresh"] = True
     api = client.get("/api/billing/status")
     assert api.status_code == 200

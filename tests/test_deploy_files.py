@@ -17,7 +17,7 @@ from tests.conftest import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-SERVICES = {"redis", "postgres", "migrate", "web", "worker"}
+SERVICES = {"redis", "postgres", "migrate", "web", "worker", "proxy"}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,23 @@ def test_web_and_worker_wait_for_redis_and_migrations(compose, service):
     assert depends["redis"]["condition"] == "service_healthy"
     assert depends["postgres"]["condition"] == "service_healthy"
     assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_only_the_buffering_proxy_is_published(compose):
+    """Slow clients reach nginx, which buffers each request whole; gunicorn is never published."""
+    published = {name for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"proxy"}
+    proxy, web = compose["services"]["proxy"], compose["services"]["web"]
+    assert proxy["ports"] == ["${WEB_PORT:-8000}:8080"]
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    assert web["environment"]["TRUSTED_PROXY_HOPS"] == "1"  # the proxy's X-Forwarded-For is believed
+    mount, target = proxy["volumes"][0].split(":")[:2]
+    assert target == "/etc/nginx/nginx.conf"
+    conf = (ROOT / mount).read_text()
+    for directive in ("proxy_pass http://web;", "proxy_request_buffering on;", "client_body_timeout 10s;",
+                      "client_header_timeout 10s;", "client_max_body_size 1m;", "server web:8000;",
+                      "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
+        assert directive in conf, directive
 
 
 def test_the_worker_can_be_scaled(compose):
@@ -93,7 +110,7 @@ def test_env_example_documents_every_setting():
     read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', source))
     assert read, "no variables found in shared/settings.py"
     lines = text.splitlines()
-    for name in read | {"PORT", "WEB_CONCURRENCY", "PROMETHEUS_MULTIPROC_DIR"}:
+    for name in read | {"PORT", "WEB_CONCURRENCY", "WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR"}:
         index = next((i for i, line in enumerate(lines) if re.match(rf"^#? ?{name}=", line)), None)
         assert index is not None, f"{name} missing from .env.example"
         assert lines[index - 1].startswith("#"), f"{name} has no comment"
@@ -143,7 +160,8 @@ def test_every_operator_command_answers_help(tmp_path, redis_url):
 
     env = env_for(tmp_path, redis_url)
     for command in (["sync"], ["events", "replay"], ["failed", "list"], ["failed", "requeue"], ["failed", "purge"],
-                    ["portal-config", "apply"], ["portal-config", "diff"], ["user", "create"], ["user", "show"]):
+                    ["portal-config", "apply"], ["portal-config", "diff"], ["user", "create"], ["user", "show"],
+                    ["user", "sign-out"]):
         result = CliRunner(env=env).invoke(cli, [*command, "--help"], prog_name="portal-service")
         assert result.exit_code == 0 and "Usage: portal-service" in result.output, (command, result.output)
 
@@ -153,7 +171,12 @@ def test_gunicorn_config_reads_port_and_concurrency(monkeypatch):
 
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "8")
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert (config["bind"], config["workers"], config["worker_tmp_dir"]) == ("0.0.0.0:8123", 3, "/dev/shm")
+    # Threads, and no more connections per process than threads (tests/e2e/test_slow_clients.py)
+    assert (config["worker_class"], config["threads"], config["worker_connections"]) == ("gthread", 8, 8)
     monkeypatch.setenv("WEB_CONCURRENCY", "")
-    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"] == 2 * os.cpu_count()
+    monkeypatch.setenv("WEB_THREADS", "")
+    defaults = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (defaults["workers"], defaults["threads"]) == (2 * os.cpu_count(), 16)

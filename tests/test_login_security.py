@@ -3,6 +3,7 @@ local-only `next`, cookie flags, security headers."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -239,3 +240,106 @@ def test_session_cookies_are_httponly_lax_and_secure_outside_development(db_url,
     cookie = next(value for value in response.headers.getlist("Set-Cookie") if value.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert ("Secure" in cookie) is secure
+
+
+# -- hostile input costs nothing --------------------------------------------------------
+
+# The old pattern's worst case: dots after the "@" and no way to end. 32 KB of it took
+# ~5 s of CPU; four such sign-ups pinned every web worker.
+CRAFTED = "x@" + "." * 32_000 + "@"
+HUGE = "x@" + "." * 1_000_000 + "@"
+
+
+def cpu_seconds(check, email, times=200) -> float:
+    started = time.process_time()
+    for _ in range(times):
+        check(email)
+    return time.process_time() - started
+
+
+def test_a_crafted_address_costs_less_than_a_normal_one():
+    from shared.users import is_valid_email
+
+    normal = cpu_seconds(is_valid_email, "someone.normal@example.com")
+    for crafted in (CRAFTED, HUGE, " " + CRAFTED + " ", "a" * 255 + "@example.com"):
+        assert not is_valid_email(crafted)
+        assert cpu_seconds(is_valid_email, crafted) < normal  # the length cap comes first
+    assert is_valid_email("someone.normal@example.com")
+
+
+@pytest.mark.parametrize("email", [CRAFTED, HUGE])
+def test_a_crafted_address_is_refused_with_the_message_and_creates_nothing(app, clock, email):
+    response = sign_up(app, email, IP_A)
+    assert response.status_code == 400
+    assert "Enter a valid email address." in response.get_data(as_text=True)
+    assert User.select().count() == 0
+
+
+# -- `next`: a plain local path or nothing -------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/dashboard/billing\r\nSet-Cookie: x=1", "/a\rb", "/a\nb", "/a\tb", "/a\x00b",
+                                    "/a\x7fb", "/\u00e9vil", "/\uff0f/evil.example", "//evil.example",
+                                    "/\\evil.example", "/%2f/evil.example", "/%2F/evil.example", "/%5cevil",
+                                    "/%0d%0aSet-Cookie:x=1", "/" + "a" * 3000, " /dashboard/billing"])
+def test_next_with_control_characters_or_tricks_goes_home_after_sign_in(app, clock, account, target):
+    """As the login form posts it, already decoded: each one answered 500 or left the site before."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = IP_A
+    data = {"email": account, "password": PASSWORD, "csrf_token": csrf_token(client), "next": target}
+    response = client.post("/login", data=data)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard/billing"
+
+
+# -- headers: no caching of what is private; HSTS in production ------------------------------
+
+def test_signed_in_pages_and_api_answers_are_never_stored(app, clock):
+    client = app.test_client()
+    register(client, "cache@example.com", PASSWORD)
+    for path, headers in [("/dashboard/billing", {}), ("/api/billing/status", {}), ("/login", {}),
+                          ("/register", {}), ("/api/billing/status", {"Accept": "application/json"})]:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
+    refused = app.test_client().get("/api/billing/status")
+    assert refused.status_code == 401 and refused.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in refused.headers  # APP_ENV=test
+
+
+def test_production_answers_carry_hsts(db_url, redis_url, db, redis_conn):
+    app = create_app(make_settings(db_url, redis_url, app_env="production"))
+    client = app.test_client()
+    for path in ("/login", "/dashboard/billing", "/api/billing/status", "/healthz"):
+        assert client.get(path).headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+@pytest.mark.parametrize("forwarded", ["\u00b2", "not-an-address", "1.2.3.4.5", "x" * 5000, "1.2.3.4, \u00b2"])
+def test_behind_a_proxy_an_unreadable_forwarded_address_is_400(proxied_app, forwarded):
+    response = behind(proxied_app, forwarded).get("/login")
+    assert response.status_code == 400
+    assert "Malformed X-Forwarded-For header" in response.get_data(as_text=True)
+    assert behind(proxied_app, "2001:db8::1").get("/login").status_code == 200
+
+
+@pytest.fixture
+def token_app(db_url, redis_url, db, redis_conn):
+    return create_app(make_settings(db_url, redis_url, metrics_token="scrape-token-for-the-suite"))
+
+
+@pytest.mark.parametrize("authorization, status", [
+    ("Bearer scrape-token-for-the-suite", 200), ("bearer  scrape-token-for-the-suite", 200),
+    ("Bearer wrong-token", 403), ("Bearer \u00e9\u00e9", 400), ("Basic dXNlcjpwYXNz", 400), ("Bearer", 400),
+    ("scrape-token-for-the-suite", 400), ("Bearer a b", 400), ("Bearer " + "x" * 8000, 403),
+])
+def test_metrics_authorization_is_read_strictly(token_app, authorization, status):
+    response = token_app.test_client().get("/metrics", headers={"Authorization": authorization})
+    assert response.status_code == status
+    if status == 400:
+        assert response.get_json() == {"error": "Malformed Authorization header: expected Bearer <token>"}
+
+
+def test_billing_page_with_an_unreadable_try_is_not_an_error(app, clock):
+    client = app.test_client()
+    register(client, "try@example.com", PASSWORD)
+    for value in ("\u00b2", "9" * 5000, "-1", "abc"):
+        assert client.get(f"/dashboard/billing?try={value}").status_code == 200

@@ -84,8 +84,13 @@ def test_redelivery_of_the_same_event_is_queued_again_not_dropped(web, redis_con
         (None, "Missing Stripe-Signature header"),
         ("", "Missing Stripe-Signature header"),
         ("garbage", "Malformed Stripe-Signature header"),
-        ("t=abc,v1=00", "Malformed Stripe-Signature header: needs t= and v1="),
+        ("t=abc,v1=00", "Malformed Stripe-Signature header: t= must be Unix seconds"),
         ("t=123", "Malformed Stripe-Signature header: needs t= and v1="),
+        # str.isdigit() takes these; int() then raised, answering 500
+        ("t=\u00b2,v1=00", "Malformed Stripe-Signature header: t= must be Unix seconds"),
+        ("t=" + "9" * 5000 + ",v1=00", "Malformed Stripe-Signature header: t= must be Unix seconds"),
+        ("t=-1,v1=00", "Malformed Stripe-Signature header: t= must be Unix seconds"),
+        ("t=\u0661\u0662,v1=00", "Malformed Stripe-Signature header: t= must be Unix seconds"),  # Arabic-Indic
     ],
 )
 def test_missing_or_malformed_header_is_refused(web, redis_conn, signature, message):
@@ -94,6 +99,48 @@ def test_missing_or_malformed_header_is_refused(web, redis_conn, signature, mess
     assert response.status_code == 400
     assert response.get_json() == {"error": message}
     assert queued(redis_conn) == []
+
+
+def test_a_non_ascii_signature_is_no_match_not_an_error(web, redis_conn):
+    """hmac.compare_digest raises on non-ASCII text: such a v1 can never match, and says so."""
+    _, body = a_body()
+    response = post(web, body, f"t={int(time.time())},v1=\u00e9\u00e9")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Malformed Stripe-Signature header: needs t= and v1="}
+    good = sign(body, WEBHOOK_SECRET)
+    assert post(web, body, good + ",v1=\u00e9").status_code == 200  # a readable one beside it still counts
+    assert len(queued(redis_conn)) == 1
+
+
+@pytest.mark.parametrize("length, status, message", [
+    ("\u00b2", 400, "Malformed Content-Length header"),
+    ("12a", 400, "Malformed Content-Length header"),
+    ("-1", 400, "Malformed Content-Length header"),
+    ("9" * 5000, 413, "Request body too large"),  # int() refuses > 4,300 digits
+    ("99999999999999999999", 413, "Request body too large"),
+])
+def test_an_unreadable_or_huge_content_length_is_refused(web, redis_conn, length, status, message):
+    _, body = a_body()
+    environ = {"CONTENT_LENGTH": length}
+    response = web.post(URL, input_stream=io.BytesIO(body), environ_overrides=environ,
+                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    assert response.status_code == status
+    assert response.get_json() == {"error": message}
+    assert queued(redis_conn) == []
+
+
+def test_a_content_length_with_leading_zeros_is_read(web, redis_conn):
+    _, body = a_body()
+    response = web.post(URL, input_stream=io.BytesIO(body), environ_overrides={"CONTENT_LENGTH": f"000{len(body)}"},
+                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    assert response.status_code == 200
+    assert len(queued(redis_conn)) == 1
+
+
+def test_webhook_answers_are_never_cached(web, redis_conn):
+    _, body = a_body()
+    assert post(web, body, sign(body, WEBHOOK_SECRET)).headers["Cache-Control"] == "no-store"
+    assert post(web, body, "garbage").headers["Cache-Control"] == "no-store"
 
 
 def test_wrong_secret_is_refused_without_echoing_secrets(web, redis_conn):
@@ -287,3 +334,33 @@ class DelayedRelay:
 
     def close(self):
         self.listener.close()
+
+
+def test_the_inbox_writer_serves_threads_one_append_at_a_time(redis_url, redis_conn):
+    """gunicorn runs threads (gunicorn.conf.py): each push gets its own entry id back, none is mixed up."""
+    import threading
+
+    writer = inbox.InboxWriter(redis_url, timeout=5)
+    results: dict[str, str] = {}
+
+    def push_many(thread: int):
+        for n in range(50):
+            event_id = f"evt_T{thread}_{n}"
+            results[writer.push(event_id, "customer.updated", b"{}")] = event_id
+
+    threads = [threading.Thread(target=push_many, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = {entry_id.decode(): fields[b"id"].decode() for entry_id, fields in redis_conn.xrange(inbox.STREAM_KEY)}
+    assert len(results) == 400 and stored == results
+
+
+def test_a_thread_waiting_for_a_busy_inbox_connection_gives_up_after_the_timeout(redis_url, redis_conn):
+    writer = inbox.InboxWriter(redis_url, timeout=0.2)
+    with writer.lock:  # another thread's append, stuck on a Redis that does not answer
+        with pytest.raises(redis_lib.TimeoutError):
+            writer.push("evt_waiting", "customer.updated", b"{}")
+    writer.push("evt_after", "customer.updated", b"{}")
+    assert [fields[b"id"] for fields in queued(redis_conn)] == [b"evt_after"]

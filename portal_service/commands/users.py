@@ -1,4 +1,4 @@
-"""``user create|show``: accounts, from the command line."""
+"""``user create|show|sign-out``: accounts, from the command line."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +7,8 @@ import click
 from flask.cli import AppGroup
 from flask import current_app
 
-from portal_service.commands import settings
+from portal_service.commands import redis_conn, settings
+from shared import user_sessions
 from shared.billing_status import billing_status
 from shared.db import database
 from shared.users import AccountError, create_user, find_by_email
@@ -44,3 +45,14 @@ def show_command(email: str) -> None:
         status = billing_status(user, settings().past_due_grace_days)
     # Built as the API builds its response, so the text is byte for byte the same.
     click.echo(current_app.json.response(status).get_data(as_text=True), nl=False)
+
+
+@user_group.command("sign-out", help="End every signed-in session of the account (a lost device, a password reset).")
+@click.argument("email")
+def sign_out_command(email: str) -> None:
+    with database.connection_context():
+        user = find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email!r}")
+    ended = user_sessions.end_all(redis_conn(), user.id)
+    click.echo(f"ended {ended} session(s) of {user.email}")

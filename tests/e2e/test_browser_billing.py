@@ -21,7 +21,7 @@ from shared.db import database, init_database
 from shared.models import StripeEvent, Subscription, User
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, Process, run_cli, service_env, start_web, start_worker
-from tests.services import free_port, wait_for
+from tests.services import free_port, require_program, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -30,12 +30,7 @@ PASSWORD = "correct horse battery"
 
 
 def require_chromium():
-    if Path(CHROMIUM).exists():
-        return
-    message = f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does it when run as root)"
-    if os.environ.get("CI"):
-        pytest.fail(message + " — the browser tests may not be skipped in CI")
-    pytest.skip(message)
+    require_program(CHROMIUM, f"{CHROMIUM} is missing: apt-get install -y chromium")
 
 
 @pytest.fixture

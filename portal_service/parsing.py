@@ -1,0 +1,16 @@
+"""Whole numbers from request text (headers, query strings), read strictly.
+
+``str.isdigit()`` accepts superscripts and other Unicode digits that ``int()``
+then refuses, and ``int()`` refuses more than 4,300 digits: both raised past
+the checks that used them and answered 500. Here only ASCII digits pass, and
+no more of them than the caller can use.
+"""
+from __future__ import annotations
+
+
+def plain_int(text: str | None, max_digits: int) -> int | None:
+    """The number ``text`` spells in at most ``max_digits`` ASCII digits, else None."""
+    if not text or not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= max_digits else None
