@@ -19,11 +19,13 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bench import mix
 from bench.procs import BIN, base_env, peak_rss_mb, spawn, stop
+from devrun.postgres import drop_postgres_schema, postgres_schema_url
+from devrun.redis_server import LocalRedis as RedisServer
+from devrun.waiting import wait_for
 from shared import inbox, migrations
 from shared.db import database, init_database
 from shared.models import StripeEvent, Subscription, User
 from shared.queue import billing_queue
-from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url, wait_for
 
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
 

@@ -19,8 +19,9 @@ import redis
 
 from bench import events
 from bench.procs import ROOT, Gunicorn, base_env
+from devrun.redis_server import LocalRedis as RedisServer
+from devrun.redis_server import free_port
 from shared import inbox
-from tests.services import RedisServer, free_port
 
 SECRET = "whsec_bench_ingest"
 LUA = ROOT / "bench" / "wrk_bodies.lua"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.services import wait_for
+from devrun.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -1,30 +1,21 @@
-"""Real services for the tests: a Redis server, a PostgreSQL schema, free ports."""
+"""Real services for the tests: a Redis server, a PostgreSQL schema, free ports.
+
+Redis, the PostgreSQL schema helpers and wait_for live in devrun/ (the
+benchmarks and the fault suite use them too, and must not import from
+tests/); the tests know them by these names.
+"""
 from __future__ import annotations
 
 import os
 import socket
 import threading
-import time
-import uuid
 
 import pytest
 
+from devrun.postgres import drop_postgres_schema, postgres_schema_url  # noqa: F401
 from devrun.redis_server import LocalRedis as RedisServer  # noqa: F401 (the tests' name for it)
-from devrun.redis_server import free_port  # noqa: F401
-
-
-def wait_for(check, timeout: float = 15.0, what: str = "condition", interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    last_error = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as exc:  # the service is not up yet
-            last_error = exc
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what} (last error: {last_error})")
+from devrun.redis_server import free_port
+from devrun.waiting import wait_for  # noqa: F401
 
 
 # For a test about a database server (a dropped connection, a terminated
@@ -41,27 +32,6 @@ def require_program(path: str | None, install_hint: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(message + " — end-to-end tests may not be skipped in CI")
     pytest.skip(message)
-
-
-def postgres_schema_url(base_url: str) -> tuple[str, str]:
-    """A URL whose connections use a fresh schema, so parallel runs never collide."""
-    schema = f"t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    import psycopg2
-
-    with psycopg2.connect(base_url) as conn, conn.cursor() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base_url else "?"
-    return f"{base_url}{separator}options=-csearch_path%3D{schema}", schema
-
-
-def drop_postgres_schema(base_url: str, schema: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(base_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    conn.close()
 
 
 class TcpProxy:

@@ -14,49 +14,13 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
+from bench.histories import COMPARED, OPERATIONS, expected_rows, perform, record_history
 from shared.apply import EventApplier
 from shared.db import database
 from shared.inbox import Envelope
 from shared.models import Subscription
-from shared.stripe_objects import subscription_columns
 from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
-
-OPERATIONS = ["cancel_at_period_end", "reactivate", "switch_plan", "fail_payment", "renew", "cancel_now"]
-COMPARED = ["status", "price_id", "product_id", "quantity", "cancel_at_period_end", "cancel_at", "canceled_at",
-            "current_period_end", "trial_end", "customer_id"]
-
-
-def perform(sb, client, sub_id: str, operation: str) -> None:
-    sub = client.v1.subscriptions.retrieve(sub_id)
-    if operation == "cancel_at_period_end":
-        client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
-    elif operation == "reactivate":
-        client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": False})
-    elif operation == "switch_plan":
-        item = sub["items"]["data"][0]
-        target = "price_sbx_pro" if item["price"]["id"] == "price_sbx_basic" else "price_sbx_basic"
-        client.v1.subscriptions.update(sub_id, params={"items": [{"id": item["id"], "price": target}],
-                                                       "proration_behavior": "none"})
-    elif operation == "fail_payment":
-        sb.sandbox.fail_payment(sub_id)
-    elif operation == "renew":
-        sb.sandbox.advance_clock(32 * 86400)
-    elif operation == "cancel_now":
-        client.v1.subscriptions.cancel(sub_id)
-
-
-def record_history(sb, customer_id: str, seen: dict[str, dict]) -> None:
-    """Keep this customer's events as they are made: the sandbox forgets events
-    older than 30 sandbox days, and a renewal moves its clock a month."""
-    for evt in sb.sandbox.events():
-        if _customer_of(evt) == customer_id:
-            seen.setdefault(evt["id"], evt)
-
-
-def _customer_of(evt: dict):
-    obj = evt["data"]["object"]
-    return obj["id"] if obj.get("object") == "customer" else obj.get("customer")
 
 
 def apply_concurrently(stripe_client, envelopes: list[Envelope], workers: int, rng: random.Random) -> None:
@@ -121,6 +85,5 @@ def test_any_order_and_duplication_ends_in_the_newest_state(db, sandbox, operati
     apply_concurrently(client, envelopes, workers, rng)
 
     database.connect(reuse_if_open=True)
-    newest = subscription_columns(client.v1.subscriptions.retrieve(sub_id).to_dict())
     stored = Subscription.get_by_id(sub_id)
-    assert {name: getattr(stored, name) for name in COMPARED} == {name: newest[name] for name in COMPARED}
+    assert {name: getattr(stored, name) for name in COMPARED} == expected_rows(client, [sub_id])[sub_id]

@@ -1,0 +1,1 @@
+"""The fault suite: the whole service under production faults, with honest counts (scripts/chaos)."""
