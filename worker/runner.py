@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import time
 
 from rq.serializers import JSONSerializer
 
@@ -10,8 +12,10 @@ from shared.queue import billing_queue
 from shared.settings import Settings
 from worker import context, health, metrics_server, orphans
 from worker.allowed_jobs import AllowedJob
-from worker.billing_worker import BillingWorker
+from worker.billing_worker import REDIS_DOWN, Backoff, BillingWorker
 from worker.consumer import InboxConsumer
+
+log = logging.getLogger(__name__)
 
 
 def build_worker(ctx: context.WorkerContext, name: str | None = None) -> BillingWorker:
@@ -27,6 +31,19 @@ def build_worker(ctx: context.WorkerContext, name: str | None = None) -> Billing
         max_retries=ctx.settings.worker_max_retries,
     )
     return worker.attach(consumer)
+
+
+def build_worker_when_redis_answers(ctx: context.WorkerContext, name: str | None = None) -> BillingWorker:
+    """A worker started while Redis is down (a restart, a failover) waits for it
+    instead of exiting: registering and joining the consumer group need Redis."""
+    backoff = Backoff()
+    while True:
+        try:
+            return build_worker(ctx, name)
+        except REDIS_DOWN as exc:
+            pause = backoff.next_pause()
+            log.warning("Redis is unavailable at start (%s); trying again in %.1fs", exc, pause)
+            time.sleep(pause)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics_server.serve(settings.worker_metrics_port, settings.metrics_token)
     ctx = context.build_context(settings)
     context.install(ctx)
-    worker = build_worker(ctx, args.name)  # it connects to the database per batch: it may start before it
+    worker = build_worker_when_redis_answers(ctx, args.name)  # the database is connected per batch
     worker.work(burst=args.burst, with_scheduler=not args.burst, logging_level=settings.log_level)
     return 0
 

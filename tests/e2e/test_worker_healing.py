@@ -185,6 +185,21 @@ def test_worker_outlives_a_redis_restart(own_db, tmp_path):
         redis_server.stop()
 
 
+def test_a_worker_started_while_redis_is_down_waits_for_it(own_db, tmp_path):
+    redis_server = LocalRedis(tmp_path / "redis", append_only=True)
+    try:
+        env = migrated_env(own_db, redis_server.url)
+        with running_worker(env, tmp_path) as worker:
+            wait_for(lambda: "Redis is unavailable at start" in worker.output(), timeout=30,
+                     what="the worker to wait for Redis")
+            redis_server.start()
+            conn = redis_server_client(redis_server)
+            push(conn, *created(3))
+            wait_for(lambda: applied() == 3, timeout=APPLIED_IN_TIME, what="events posted once Redis is up")
+    finally:
+        redis_server.stop()
+
+
 def test_sigterm_while_redis_is_down_still_stops_the_worker(own_db, tmp_path):
     redis_server = LocalRedis(tmp_path / "redis").start()
     try:
