@@ -157,8 +157,9 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
     poster.stop()
     sampler.stop()
     counts, details = count(deliveries, histories, sandbox, stack, last_fault, drained_at)
+    failures = counts.failures() + service_failures(stack, log)
     return {
-        "counts": counts.as_dict(), "line": counts.line(), "failures": counts.failures(), "ok": not counts.failures(),
+        "counts": counts.as_dict(), "line": counts.line(), "failures": failures, "ok": not failures,
         "faults": [vars(r) for r in sorted(runner.records, key=lambda r: r.started)],
         "last_fault_seconds": round(last_fault - t0, 1),
         "deliveries": len(deliveries), "events": len(histories.events),
@@ -169,6 +170,16 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
         "timeline": {"columns": ["seconds", "stream", "settled", "live_workers", "2xx"], "rows": sampler.rows},
         "machine": machine.describe(),
     } | details
+
+
+def service_failures(stack, log) -> list[str]:
+    """Beyond the counts: a worker that exited on its own, or a hostile request answered 5xx."""
+    broken = []
+    if stack.unplanned_exits:
+        broken.append(f"{len(stack.unplanned_exits)} worker exit(s) the suite did not cause")
+    if log.server_errors():
+        broken.append(f"{log.server_errors()} hostile request(s) answered 5xx")
+    return broken
 
 
 def count(deliveries, histories, sandbox, stack, last_fault, drained_at) -> tuple[tally.Counts, dict]:
