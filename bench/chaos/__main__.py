@@ -6,7 +6,8 @@ Prints one line of counts on stdout (progress goes to stderr) and writes every
 detail to a JSON file; exits 1 unless nothing was lost, applied twice or left
 wrong, every acknowledged poison event was recorded failed, every innocent
 event was acknowledged, the backlog drained within 60 s of the last fault,
-no worker exited on its own and no hostile request was answered 5xx.
+no worker exited on its own, no hostile request was answered 5xx and no
+fault delayed a webhook's answer by more than a second over the run's median.
 """
 from __future__ import annotations
 

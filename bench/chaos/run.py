@@ -157,14 +157,15 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
     poster.stop()
     sampler.stop()
     counts, details = count(deliveries, histories, sandbox, stack, last_fault, drained_at)
-    failures = counts.failures() + service_failures(stack, log)
+    webhook_latency = latency(poster.attempts, runner.records)
+    failures = counts.failures() + service_failures(stack, log) + latency_failures(webhook_latency)
     return {
         "counts": counts.as_dict(), "line": counts.line(), "failures": failures, "ok": not failures,
         "faults": [vars(r) for r in sorted(runner.records, key=lambda r: r.started)],
         "last_fault_seconds": round(last_fault - t0, 1),
         "deliveries": len(deliveries), "events": len(histories.events),
         "subscriptions": len(histories.subscription_ids),
-        "webhook_latency": latency(poster.attempts, runner.records),
+        "webhook_latency": webhook_latency,
         "hostile": log.summary(), "hostile_server_errors": log.server_errors(),
         "worker_exits_not_caused_by_the_suite": stack.unplanned_exits,
         "timeline": {"columns": ["seconds", "stream", "settled", "live_workers", "2xx"], "rows": sampler.rows},
@@ -180,6 +181,13 @@ def service_failures(stack, log) -> list[str]:
     if log.server_errors():
         broken.append(f"{log.server_errors()} hostile request(s) answered 5xx")
     return broken
+
+
+def latency_failures(webhook_latency: dict) -> list[str]:
+    """A fault that delayed a webhook answer by more than a second over the run's median."""
+    limit_ms = webhook_latency["all"]["median_ms"] + 1000
+    return [f"a webhook took {window['max_ms']:.0f} ms during {name} (median {limit_ms - 1000:.0f} ms)"
+            for name, window in webhook_latency.items() if window.get("max_ms", 0) > limit_ms]
 
 
 def count(deliveries, histories, sandbox, stack, last_fault, drained_at) -> tuple[tally.Counts, dict]:
