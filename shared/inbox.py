@@ -98,45 +98,35 @@ def push(conn: redis.Redis, event_id: str, event_type: str, body: bytes) -> str:
 
 
 class InboxWriter:
-    """The web's own connection for appending deliveries: one XADD per webhook.
+    """The web's own connections for appending deliveries: one XADD per webhook.
 
     redis-py's client wraps every command in a pool checkout, a staleness poll
     of the socket, retry and observability layers: about 70 us of CPU on this
     path's 2-core VM, a fifth of the webhook's cost (docs/benchmarks.md). The
     connection underneath (redis-py's, so the URL's auth, TLS and database
-    still apply) is all one append needs. One per process, made after a fork;
-    a lock keeps it to one command at a time should the web run threads.
+    still apply) is all one append needs. One per thread of each process (the
+    web runs gthread workers), made after a fork: threads never wait for each
+    other's round trips, and a slow Redis times each out on its own (503).
     """
 
     def __init__(self, url: str, timeout: float):
         self.pool = redis.ConnectionPool.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self.lock = threading.Lock()
-        self.timeout = timeout or -1  # -1: wait as long as it takes, as the socket would
-        self._pid = None
-        self._connection = None
+        self.local = threading.local()
 
     def push(self, event_id: str, event_type: str, body: bytes) -> str:
         """Append one delivery; returns once Redis has acknowledged it, else raises a RedisError."""
         args = [item for pair in delivery_fields(event_id, event_type, body).items() for item in pair]
-        # Threads queue here for the one connection; with Redis slow, each
-        # gives up after the timeout (503, so Stripe retries) rather than
-        # after everyone ahead of it has timed out too.
-        if not self.lock.acquire(timeout=self.timeout):
-            raise redis.TimeoutError("Inbox connection busy")
+        connection = self._connection_of_this_thread()
+        was_open = connection.is_connected
         try:
-            connection = self._connection_of_this_process()
-            was_open = connection.is_connected
-            try:
-                return self._xadd(connection, args)
-            except redis.ConnectionError:
-                if not was_open:
-                    raise
-                # The socket was closed while idle (a Redis restart, its idle
-                # timeout): one try on a new one. Had the first XADD been
-                # applied after all, the ledger would ignore the copy.
-                return self._xadd(connection, args)
-        finally:
-            self.lock.release()
+            return self._xadd(connection, args)
+        except redis.ConnectionError:
+            if not was_open:
+                raise
+            # The socket was closed while idle (a Redis restart, its idle
+            # timeout): one try on a new one. Had the first XADD been
+            # applied after all, the ledger would ignore the copy.
+            return self._xadd(connection, args)
 
     @staticmethod
     def _xadd(connection, args: list) -> str:
@@ -150,10 +140,12 @@ class InboxWriter:
             connection.disconnect()
             raise
 
-    def _connection_of_this_process(self):
-        if self._pid != os.getpid():  # never share a socket with the process we were forked from
-            self._connection, self._pid = self.pool.make_connection(), os.getpid()
-        return self._connection
+    def _connection_of_this_thread(self):
+        # A forked child's main thread inherits its parent's thread-local
+        # values: never share a socket with the process we were forked from.
+        if getattr(self.local, "pid", None) != os.getpid():
+            self.local.connection, self.local.pid = self.pool.make_connection(), os.getpid()
+        return self.local.connection
 
 
 def _text(entry_id: bytes | str) -> str:

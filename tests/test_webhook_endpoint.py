@@ -336,7 +336,7 @@ class DelayedRelay:
         self.listener.close()
 
 
-def test_the_inbox_writer_serves_threads_one_append_at_a_time(redis_url, redis_conn):
+def test_the_inbox_writer_serves_threads_each_append_its_own_answer(redis_url, redis_conn):
     """gunicorn runs threads (gunicorn.conf.py): each push gets its own entry id back, none is mixed up."""
     import threading
 
@@ -357,10 +357,33 @@ def test_the_inbox_writer_serves_threads_one_append_at_a_time(redis_url, redis_c
     assert len(results) == 400 and stored == results
 
 
-def test_a_thread_waiting_for_a_busy_inbox_connection_gives_up_after_the_timeout(redis_url, redis_conn):
-    writer = inbox.InboxWriter(redis_url, timeout=0.2)
-    with writer.lock:  # another thread's append, stuck on a Redis that does not answer
+def test_threads_time_out_on_a_silent_redis_side_by_side_not_one_after_another():
+    """Each thread has its own connection: four appends to a Redis that never answers each give
+    up after about the timeout (503), not after the ones ahead of them have timed out too."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(5)], daemon=True).start()
+    writer = inbox.InboxWriter(f"redis://127.0.0.1:{server.getsockname()[1]}/0", timeout=0.5)
+
+    def timed_push(times: list):
+        started = time.monotonic()
         with pytest.raises(redis_lib.TimeoutError):
-            writer.push("evt_waiting", "customer.updated", b"{}")
-    writer.push("evt_after", "customer.updated", b"{}")
-    assert [fields[b"id"] for fields in queued(redis_conn)] == [b"evt_after"]
+            writer.push("evt_silent", "customer.updated", b"{}")
+        times.append(time.monotonic() - started)
+
+    alone: list = []
+    timed_push(alone)  # the baseline: one append alone
+    together: list = []
+    threads = [threading.Thread(target=timed_push, args=(together,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    server.close()
+    assert len(together) == 4 and max(together) < 2 * alone[0], (alone, together)
