@@ -22,10 +22,11 @@ from bench.procs import BIN, base_env, peak_rss_mb, spawn, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.waiting import wait_for
-from shared import inbox, migrations
-from shared.db import database, init_database
-from shared.models import StripeEvent, Subscription, User
-from shared.queue import billing_queue
+from shared.infra import migrations
+from shared.sync import inbox
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.infra.queue import billing_queue
 
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from shared.stripe_objects import subscription_columns
+from shared.sync.stripe_objects import subscription_columns
 
 OPERATIONS = ["cancel_at_period_end", "reactivate", "switch_plan", "fail_payment", "renew", "cancel_now"]
-# The Subscription columns an event history decides (shared.stripe_objects.subscription_columns).
+# The Subscription columns an event history decides (shared.sync.stripe_objects.subscription_columns).
 COMPARED = ["status", "price_id", "product_id", "quantity", "cancel_at_period_end", "cancel_at", "canceled_at",
             "current_period_end", "trial_end", "customer_id"]
 RENEWAL_SECONDS = 32 * 86400

@@ -21,7 +21,7 @@ from bench import events
 from bench.procs import ROOT, Gunicorn, base_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
-from shared import inbox
+from shared.sync import inbox
 
 SECRET = "whsec_bench_ingest"
 LUA = ROOT / "bench" / "wrk_bodies.lua"

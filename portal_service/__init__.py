@@ -5,13 +5,13 @@ import stripe
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared.db import database, init_database
-from shared.login_throttle import LoginThrottle
-from shared.logs import configure_logging
-from shared.plans import PlanCatalog
-from shared.redis_conn import connect_redis
-from shared.settings import Settings
-from shared.stripe_client import build_stripe_client
+from shared.infra.db import database, init_database
+from shared.accounts.login_throttle import LoginThrottle
+from shared.infra.logs import configure_logging
+from shared.billing.plans import PlanCatalog
+from shared.infra.redis_conn import connect_redis
+from shared.infra.settings import Settings
+from shared.infra.stripe_client import build_stripe_client
 
 
 def create_app(settings: Settings | None = None, stripe_client: stripe.StripeClient | None = None) -> Flask:

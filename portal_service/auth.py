@@ -1,6 +1,6 @@
 """Accounts: /register, /login, /logout (flask-login, CSRF-protected forms).
 
-A signed-in session is a server-side record (shared.user_sessions) whose token
+A signed-in session is a server-side record (shared.accounts.user_sessions) whose token
 is flask-login's user id: logout ends it, and a copy of the cookie is refused
 afterwards. While Redis, which holds the records, does not answer, signed-in
 pages answer 503 (they cannot tell a live session from an ended one).
@@ -18,10 +18,10 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from portal_service.errors import error_response, wants_json
 from portal_service.extensions import login_manager
-from shared import user_sessions
-from shared.login_throttle import wait_words
-from shared.models import User
-from shared.users import AccountError, authenticate, create_user
+from shared.accounts import user_sessions
+from shared.accounts.login_throttle import wait_words
+from shared.infra.models import User
+from shared.accounts.users import AccountError, authenticate, create_user
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("portal.auth")

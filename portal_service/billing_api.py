@@ -13,8 +13,8 @@ from flask_login import current_user, login_required
 
 from portal_service.errors import error_response, wants_json
 from portal_service.extensions import csrf
-from shared.billing_sessions import AlreadySubscribed, BillingRefusal, open_checkout, open_portal
-from shared.billing_status import billing_status
+from shared.billing.sessions import AlreadySubscribed, BillingRefusal, open_checkout, open_portal
+from shared.billing.status import billing_status
 
 bp = Blueprint("billing_api", __name__)
 log = logging.getLogger("portal.billing")

@@ -5,8 +5,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from shared import migrations
-from shared.db import database
+from shared.infra import migrations
+from shared.infra.db import database
 
 
 @click.group("db", help="Database schema.")

@@ -10,17 +10,17 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from portal_service.errors import error_response
-from shared.parsing import plain_int
-from shared import return_sync
-from shared.billing_summary import billing_summary
-from shared.errors import CustomerOfAnotherUser
-from shared.models import User
+from shared.infra.parsing import plain_int
+from shared.sync import return_sync
+from shared.billing.summary import billing_summary
+from shared.infra.errors import CustomerOfAnotherUser
+from shared.infra.models import User
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger("portal.dashboard")
 
 MAX_SETTLE_TRIES = 3  # page reloads while a fetch is too close to the last event
-SETTLE_SECONDS = 4  # past shared.ordering's margin: the next fetch decides
+SETTLE_SECONDS = 4  # past shared.sync.ordering's margin: the next fetch decides
 
 
 @bp.get("/dashboard/billing")

@@ -5,10 +5,12 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
-from shared import metrics
-from shared.readiness import readiness
+from shared.ops import metrics
+from shared.ops.readiness import readiness
+from shared.sync import inbox, reconcile
 
 bp = Blueprint("ops", __name__)
+SYNC_GAUGES = (inbox.backlog_gauges, reconcile.drift_gauges)  # read from Redis per scrape
 BEARER = re.compile(r"Bearer +[A-Za-z0-9._~+/-]+=*", re.IGNORECASE)  # RFC 6750's token68
 
 
@@ -34,5 +36,5 @@ def scrape():
     if not metrics.may_scrape(token, request.headers.get("Authorization"), request.remote_addr):
         headers = {"WWW-Authenticate": "Bearer"} if token else {}
         return {"error": "Metrics need a bearer token" if token else "Metrics only from this machine"}, 403, headers
-    return Response(metrics.exposition(current_app.extensions["redis"]), mimetype=None,
+    return Response(metrics.exposition(current_app.extensions["redis"], SYNC_GAUGES), mimetype=None,
                     content_type=metrics.CONTENT_TYPE)

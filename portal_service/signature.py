@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from shared.parsing import plain_int
+from shared.infra.parsing import plain_int
 
 SCHEME = "v1"
 MAX_TIMESTAMP_DIGITS = 12  # Unix seconds need 10 until the year 2286

@@ -17,12 +17,13 @@ import time
 import orjson
 import redis
 
-from shared.parsing import plain_int
+from shared.infra.parsing import plain_int
 from portal_service.signature import SignatureError, verify
-from shared import inbox, metrics
-from shared.event_shape import UnfitEvent, check_event
-from shared.logs import log_fields
-from shared.settings import Settings
+from shared.ops import metrics
+from shared.sync import inbox
+from shared.sync.event_shape import UnfitEvent, check_event
+from shared.infra.logs import log_fields
+from shared.infra.settings import Settings
 
 PATH = "/api/webhooks/stripe"
 log = logging.getLogger("portal.webhooks")
@@ -41,7 +42,7 @@ class Refused(Exception):
 def parse_event(body: bytes) -> tuple[str, str]:
     """The event's id and type, after its signature has been checked.
 
-    An event the worker could never apply (shared.event_shape) is refused
+    An event the worker could never apply (shared.sync.event_shape) is refused
     here, naming the field, rather than queued to fail there.
     """
     try:

@@ -11,9 +11,9 @@ import os
 import pytest
 import redis as redis_lib
 
-from shared import migrations
-from shared.db import database, init_database
-from shared.settings import Settings
+from shared.infra import migrations
+from shared.infra.db import database, init_database
+from shared.infra.settings import Settings
 from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url
 
 WEBHOOK_SECRET = "whsec_test_secret_for_the_suite"

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from portal_service import create_app
-from shared.models import Setting, StripeEvent, Subscription, User
+from shared.infra.models import Setting, StripeEvent, Subscription, User
 from stripe_sandbox.server import run_in_thread
 from tests.conftest import WEBHOOK_SECRET
 
@@ -68,8 +68,8 @@ def snapshot_redis(conn) -> dict:
 
 def wait_past_clock_margin(created: int) -> None:
     """Sleep until a fetch made now is surely newer than events of second ``created``
-    (shared.ordering.CLOCK_MARGIN_SECONDS): only then may sync overwrite their rows."""
-    from shared.ordering import CLOCK_MARGIN_SECONDS
+    (shared.sync.ordering.CLOCK_MARGIN_SECONDS): only then may sync overwrite their rows."""
+    from shared.sync.ordering import CLOCK_MARGIN_SECONDS
 
     delay = created + 1 + CLOCK_MARGIN_SECONDS - time.time() + 0.05
     if delay > 0:

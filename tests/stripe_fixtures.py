@@ -9,7 +9,7 @@ import time
 
 API_VERSION = "2026-10-28.endive"
 # Tests that only care about the order of events write `created=100, 200, ...`;
-# the worker refuses a `created` before 2010 (shared.event_shape), so those
+# the worker refuses a `created` before 2010 (shared.sync.event_shape), so those
 # small numbers are read as seconds after this moment (2020-09-13), which
 # keeps their order and keeps them before any fetch from Stripe.
 ORDER_BASE = 1_600_000_000

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from shared.access import describe_status, grants_access, has_access, primary_subscription
-from shared.models import Subscription
+from shared.billing.access import describe_status, grants_access, has_access, primary_subscription
+from shared.infra.models import Subscription
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 
@@ -51,7 +51,7 @@ def test_any_granting_subscription_gives_access_and_is_the_one_shown():
 
 
 def test_dates_in_words_for_each_state():
-    from shared.access import describe_dates
+    from shared.billing.access import describe_dates
 
     period_end = datetime(2027, 1, 5, 8, 0, 0)
     assert describe_dates(sub("active", current_period_end=period_end)) == ["Renews on 5 January 2027"]

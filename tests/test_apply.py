@@ -6,11 +6,11 @@ import time
 import pytest
 import stripe
 
-from shared.apply import DUPLICATE, EventApplier
-from shared.inbox import Envelope
-from shared.models import StripeEvent, Subscription, User
-from shared.timeutil import from_epoch
-from shared.users import create_user
+from shared.sync.apply import DUPLICATE, EventApplier
+from shared.sync.inbox import Envelope
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.infra.timeutil import from_epoch
+from shared.accounts.users import create_user
 from tests.stripe_fixtures import body_of, checkout_session, event, invoice, subscription
 
 UNREACHABLE_STRIPE = stripe.StripeClient("sk_test_x", base_addresses={"api": "http://127.0.0.1:9"},

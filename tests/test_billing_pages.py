@@ -12,7 +12,7 @@ import pytest
 import stripe
 
 from portal_service import create_app
-from shared.models import Subscription, User
+from shared.infra.models import Subscription, User
 from stripe_sandbox.server import run_in_thread
 from tests.billing_helpers import (
     HTML,

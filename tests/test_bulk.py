@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared import bulk
-from shared.models import Subscription
+from shared.infra import bulk
+from shared.infra.models import Subscription
 
 
 def upsert(rows):

@@ -15,13 +15,13 @@ import pytest
 from bench.chaos import tally
 from bench.chaos.stack import Postgres
 from bench.events import body_of, event, subscription
-from shared import ledger
-from shared.apply import EventApplier
-from shared.db import database
-from shared.events import Event
-from shared.handlers import Effect
-from shared.inbox import Envelope
-from shared.models import StripeEvent
+from shared.sync import ledger
+from shared.sync.apply import EventApplier
+from shared.infra.db import database
+from shared.sync.events import Event
+from shared.sync.handlers import Effect
+from shared.sync.inbox import Envelope
+from shared.infra.models import StripeEvent
 from tests.conftest import _postgres_base_url
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from shared import user_sessions
-from shared.models import StripeEvent, User
-from shared.queue import billing_queue
-from shared.users import create_user
+from shared.accounts import user_sessions
+from shared.infra.models import StripeEvent, User
+from shared.infra.queue import billing_queue
+from shared.accounts.users import create_user
 from tests.ops_helpers import cli, snapshot_db, snapshot_redis
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared import inbox, stored_settings, sync
-from shared.models import Setting, Subscription, User
-from shared.users import create_user
+from shared.infra import stored_settings
+from shared.sync import inbox, reconcile
+from shared.infra.models import Setting, Subscription, User
+from shared.accounts.users import create_user
 from tests.ops_helpers import (cli, ops_app, ops_settings, sandbox, snapshot_db,  # noqa: F401 (fixtures)
                                snapshot_redis, wait_past_clock_margin)
 from tests.worker_helpers import drain
@@ -115,15 +116,15 @@ def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(ops_app, ops_s
         subscribe(sandbox, f"part{n}@example.com")
     settle(sandbox, ops_settings, redis_conn)
     wait_past_clock_margin(latest_created(sandbox))
-    monkeypatch.setattr(sync, "PAGE_SIZE", 1)  # one subscription per request to Stripe
-    reconcile = sync.reconcile
+    monkeypatch.setattr(reconcile, "PAGE_SIZE", 1)  # one subscription per request to Stripe
+    store_one = reconcile.reconcile
 
     def reconcile_then_stripe_goes_away(*args, **kwargs):
-        result = reconcile(*args, **kwargs)
+        result = store_one(*args, **kwargs)
         sandbox.stop()
         return result
 
-    monkeypatch.setattr(sync, "reconcile", reconcile_then_stripe_goes_away)
+    monkeypatch.setattr(reconcile, "reconcile", reconcile_then_stripe_goes_away)
     result = ops_app.test_cli_runner().invoke(args=["sync"])
     assert result.exit_code == 1
     assert "Error: Stripe:" in result.output

@@ -13,12 +13,13 @@ import stripe
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from shared import failed_events, inbox
-from shared.apply import EventApplier
-from shared.event_shape import storable_id
-from shared.db import database, init_database, is_infrastructure_error, is_postgres
-from shared.models import StripeEvent, Subscription
-from shared.queue import QUEUE_NAME, billing_queue
+from shared.ops import failed_events
+from shared.sync import inbox
+from shared.sync.apply import EventApplier
+from shared.sync.event_shape import storable_id
+from shared.infra.db import database, init_database, is_infrastructure_error, is_postgres
+from shared.infra.models import StripeEvent, Subscription
+from shared.infra.queue import QUEUE_NAME, billing_queue
 from tests.hostile_events import SHAPES, hostile
 from tests.services import free_port, postgres_only
 from tests.stripe_fixtures import body_of, checkout_session, event, subscription

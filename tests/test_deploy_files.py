@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.settings import Settings
+from shared.infra.settings import Settings
 from tests.conftest import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def test_env_example_documents_every_setting():
     text = (ROOT / ".env.example").read_text()
     source = (ROOT / "shared" / "settings.py").read_text()
     read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', source))
-    assert read, "no variables found in shared/settings.py"
+    assert read, "no variables found in shared/infra/settings.py"
     lines = text.splitlines()
     for name in read | {"PORT", "WEB_CONCURRENCY", "WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR"}:
         index = next((i for i, line in enumerate(lines) if re.match(rf"^#? ?{name}=", line)), None)

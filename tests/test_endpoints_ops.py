@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from portal_service import create_app
-from shared import migrations
-from shared.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
+from shared.infra import migrations
+from shared.infra.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.ops_helpers import TcpForwarder
 from tests.services import RedisServer

@@ -5,10 +5,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.event_shape import OBJECT_CHECKS, STORABLE_ID, UnfitEvent, check_event
-from shared.events import Event
-from shared.inbox import Envelope
-from shared.stripe_objects import invoice_subscription_id, subscription_columns
+from shared.sync.event_shape import OBJECT_CHECKS, STORABLE_ID, UnfitEvent, check_event
+from shared.sync.events import Event
+from shared.sync.inbox import Envelope
+from shared.sync.stripe_objects import invoice_subscription_id, subscription_columns
 from tests.stripe_fixtures import subscription
 
 SCALARS = st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.floats(

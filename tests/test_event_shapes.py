@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from shared import inbox
+from shared.sync import inbox
 from tests.conftest import WEBHOOK_SECRET
 from tests.hostile_events import BASES, SHAPES, hostile
 from tests.stripe_fixtures import body_of, event, sign
@@ -74,7 +74,7 @@ def test_expanded_references_and_absent_optional_fields_are_accepted(web, redis_
 
 
 def test_refusals_are_counted_with_their_reason(web, redis_conn):  # noqa: F811
-    from shared.metrics import WEBHOOKS
+    from shared.ops.metrics import WEBHOOKS
 
     before = WEBHOOKS.labels("unfit_event")._value.get()
     deliver(web, hostile(*SHAPES[0].values[:2]))

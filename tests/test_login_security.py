@@ -8,8 +8,8 @@ import time
 import pytest
 
 from portal_service import create_app
-from shared import login_throttle
-from shared.models import User
+from shared.accounts import login_throttle
+from shared.infra.models import User
 from tests.auth_helpers import csrf_token, register
 from tests.conftest import make_settings
 
@@ -209,8 +209,8 @@ def test_behind_a_trusted_proxy_metrics_see_the_real_client(proxied_app, app):
 
 @pytest.mark.parametrize("value", ["-1", "6", "two"])
 def test_a_bad_trusted_proxy_hops_refuses_to_start(value):
-    from shared.errors import ConfigError
-    from shared.settings import Settings
+    from shared.infra.errors import ConfigError
+    from shared.infra.settings import Settings
 
     env = {"SECRET_KEY": "x" * 40, "REDIS_URL": "redis://127.0.0.1:1/0", "STRIPE_SECRET_KEY": "sk_test_x",
            "STRIPE_WEBHOOK_SECRET": "whsec_x", "TRUSTED_PROXY_HOPS": value}
@@ -258,7 +258,7 @@ def cpu_seconds(check, email, times=200) -> float:
 
 
 def test_a_crafted_address_costs_less_than_a_normal_one():
-    from shared.users import is_valid_email
+    from shared.accounts.users import is_valid_email
 
     normal = cpu_seconds(is_valid_email, "someone.normal@example.com")
     for crafted in (CRAFTED, HUGE, " " + CRAFTED + " ", "a" * 255 + "@example.com"):

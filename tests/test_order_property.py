@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
 from bench.histories import COMPARED, OPERATIONS, expected_rows, perform, record_history
-from shared.apply import EventApplier
-from shared.db import database
-from shared.inbox import Envelope
-from shared.models import Subscription
+from shared.sync.apply import EventApplier
+from shared.infra.db import database
+from shared.sync.inbox import Envelope
+from shared.infra.models import Subscription
 from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
 

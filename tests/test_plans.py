@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from shared.plans import PlanCatalog
+from shared.billing.plans import PlanCatalog
 from stripe_sandbox.server import run_in_thread
 
 

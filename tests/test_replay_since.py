@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.replay import parse_since
+from shared.sync.replay import parse_since
 
 NOW = 1_800_000_000.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from portal_service import create_app
-from shared import user_sessions
-from shared.models import User
+from shared.accounts import user_sessions
+from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
 from tests.conftest import make_settings
 from tests.ops_helpers import cli

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
-from shared.apply import EventApplier
-from shared.inbox import Envelope
-from shared.models import User
+from shared.sync.apply import EventApplier
+from shared.sync.inbox import Envelope
+from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import stripe_client_for

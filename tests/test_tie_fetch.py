@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from shared.apply import EventApplier
-from shared.inbox import Envelope
-from shared.models import Subscription
+from shared.sync.apply import EventApplier
+from shared.sync.inbox import Envelope
+from shared.infra.models import Subscription
 from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
 

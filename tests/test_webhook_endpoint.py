@@ -8,7 +8,7 @@ import pytest
 import redis as redis_lib
 
 from portal_service import create_app
-from shared import inbox
+from shared.sync import inbox
 from tests.conftest import SECOND_SECRET, WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
 

@@ -7,10 +7,10 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from shared import inbox
-from shared.models import StripeEvent, Subscription, User
-from shared.queue import QUEUE_NAME
-from shared.users import create_user
+from shared.sync import inbox
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.infra.queue import QUEUE_NAME
+from shared.accounts.users import create_user
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 

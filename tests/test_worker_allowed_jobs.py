@@ -7,9 +7,9 @@ import sys
 import pytest
 from rq import Callback, Retry
 
-from shared import failed_events
-from shared.models import Subscription
-from shared.queue import billing_queue
+from shared.ops import failed_events
+from shared.infra.models import Subscription
+from shared.infra.queue import billing_queue
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import drain
 
@@ -59,9 +59,9 @@ def test_a_job_naming_an_unknown_module_is_failed_before_any_import(settings, db
 
 
 def test_a_project_function_that_is_not_a_job_is_refused(settings, db, redis_conn):
-    job = billing_queue(redis_conn).enqueue_call("shared.db.init_database", args=("sqlite:////tmp/elsewhere.db",))
+    job = billing_queue(redis_conn).enqueue_call("shared.infra.db.init_database", args=("sqlite:////tmp/elsewhere.db",))
     drain(settings, redis_conn)
-    assert "refused to run 'shared.db.init_database'" in refused(redis_conn, job)
+    assert "refused to run 'shared.infra.db.init_database'" in refused(redis_conn, job)
 
 
 def test_an_allowed_job_with_a_foreign_callback_is_refused_whole(settings, db, redis_conn, probe_module):

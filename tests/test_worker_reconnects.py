@@ -12,9 +12,9 @@ import psycopg2
 import pytest
 from rq import Retry
 
-from shared.db import database
-from shared.models import StripeEvent, Subscription
-from shared.queue import billing_queue
+from shared.infra.db import database
+from shared.infra.models import StripeEvent, Subscription
+from shared.infra.queue import billing_queue
 from tests.services import postgres_only
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import drain, push

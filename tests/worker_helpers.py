@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import stripe
 
-from shared import inbox
-from shared.apply import EventApplier
+from shared.sync import inbox
+from shared.sync.apply import EventApplier
 from tests.stripe_fixtures import body_of
 from worker import context
 from worker.runner import build_worker

@@ -9,7 +9,7 @@ and a warm shutdown on SIGTERM that finishes the current batch or job.
 
 It outlives its services. A batch that fails (the database or Redis went
 away) stays pending and is read again after a growing pause; the database
-connection is reopened between batches (shared.db.unit_of_work). RQ's work
+connection is reopened between batches (shared.infra.db.unit_of_work). RQ's work
 loop quits on any Redis error, so every Redis call it makes between batches
 (heartbeat, suspension check, maintenance, running a job) waits for Redis
 here instead, and RQ's scheduler process, which exits on a Redis error, is
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import redis
 from rq.worker import SimpleWorker, WorkerStatus
 
-from shared.db import unit_of_work
+from shared.infra.db import unit_of_work
 from worker.consumer import InboxConsumer
 from worker.health import HealthRecord
 

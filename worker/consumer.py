@@ -16,12 +16,13 @@ import time
 import redis
 from rq import Queue, Retry
 
-from shared import inbox, metrics
-from shared.apply import EventApplier, Result, is_transient
-from shared.db import database_reachable, is_infrastructure_error
-from shared.inbox import Envelope
-from shared.logs import log_event
-from shared.models import StripeEvent
+from shared.ops import metrics
+from shared.sync import inbox
+from shared.sync.apply import EventApplier, Result, is_transient
+from shared.infra.db import database_reachable, is_infrastructure_error
+from shared.sync.inbox import Envelope
+from shared.infra.logs import log_event
+from shared.infra.models import StripeEvent
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import redis
 import stripe
 
-from shared.apply import EventApplier
-from shared.db import init_database
-from shared.redis_conn import connect_redis
-from shared.settings import Settings
-from shared.stripe_client import build_stripe_client
+from shared.sync.apply import EventApplier
+from shared.infra.db import init_database
+from shared.infra.redis_conn import connect_redis
+from shared.infra.settings import Settings
+from shared.infra.stripe_client import build_stripe_client
 
 
 @dataclass

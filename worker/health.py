@@ -20,10 +20,10 @@ import time
 import redis
 from rq import Worker
 
-from shared import readiness
-from shared.db import init_database
-from shared.redis_conn import connect_redis
-from shared.settings import Settings
+from shared.ops import readiness
+from shared.infra.db import init_database
+from shared.infra.redis_conn import connect_redis
+from shared.infra.settings import Settings
 
 PROGRESS_FIELD = "portal_progress_at"
 FAILURE_FIELD = "portal_last_failure"

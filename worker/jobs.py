@@ -2,12 +2,12 @@
 let exceptions propagate so RQ retries them and keeps the final failure."""
 from __future__ import annotations
 
-from shared import metrics
-from shared.apply import DUPLICATE
-from shared.db import unit_of_work
-from shared.errors import EventError
-from shared.inbox import Envelope
-from shared.models import StripeEvent
+from shared.ops import metrics
+from shared.sync.apply import DUPLICATE
+from shared.infra.db import unit_of_work
+from shared.infra.errors import EventError
+from shared.sync.inbox import Envelope
+from shared.infra.models import StripeEvent
 from worker import context
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from shared import metrics
+from shared.ops import metrics
 
 
 class _QuietHandler(WSGIRequestHandler):

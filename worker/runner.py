@@ -7,9 +7,9 @@ import time
 
 from rq.serializers import JSONSerializer
 
-from shared.logs import configure_logging
-from shared.queue import billing_queue
-from shared.settings import Settings
+from shared.infra.logs import configure_logging
+from shared.infra.queue import billing_queue
+from shared.infra.settings import Settings
 from worker import context, health, metrics_server, orphans
 from worker.allowed_jobs import AllowedJob
 from worker.billing_worker import REDIS_DOWN, Backoff, BillingWorker

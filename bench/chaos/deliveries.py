@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import redis
 
 from bench.events import sign
-from shared import inbox
+from shared.sync import inbox
 
 PATH = "/api/webhooks/stripe"
 TIMEOUT_SECONDS = 10.0

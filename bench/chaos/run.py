@@ -25,7 +25,7 @@ from bench.chaos.profile import Profile
 from bench.chaos.stack import Postgres, Stack
 from bench.events import body_of
 from bench.histories import Histories, expected_rows, make_histories
-from shared import inbox
+from shared.sync import inbox
 from stripe_sandbox.server import run_in_thread
 
 SAMPLE_SECONDS = 0.5

@@ -25,8 +25,9 @@ import redis
 from bench.procs import BIN, Gunicorn, base_env, spawn, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis, free_port
-from shared import inbox, migrations
-from shared.db import database, init_database
+from shared.infra import migrations
+from shared.sync import inbox
+from shared.infra.db import database, init_database
 
 WEBHOOK_SECRET = "whsec_chaos_suite_signing_secret"
 RESTART_DELAY_SECONDS = 1.0  # an orchestrator does not restart a crashed process in the same instant

@@ -23,12 +23,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from rq.serializers import JSONSerializer
 
 from bench.histories import COMPARED
-from shared import inbox
-from shared.db import database
-from shared.event_shape import storable_id
-from shared.ledger import DONE
-from shared.models import StripeEvent, Subscription
-from shared.queue import billing_queue
+from shared.sync import inbox
+from shared.infra.db import database
+from shared.sync.event_shape import storable_id
+from shared.sync.ledger import DONE
+from shared.infra.models import StripeEvent, Subscription
+from shared.infra.queue import billing_queue
 
 DRAIN_LIMIT_SECONDS = 60
 
@@ -129,7 +129,7 @@ def event_ids_in_stream(conn: redis.Redis) -> set[str]:
 
 def ledger_row(rows: dict[str, tuple[str, int]], event_id: str) -> tuple[str, int]:
     """The event's ledger row; an id the ledger cannot hold (NUL, too long) is
-    recorded under its stand-in (shared.event_shape.storable_id)."""
+    recorded under its stand-in (shared.sync.event_shape.storable_id)."""
     return rows.get(storable_id(event_id), ("absent", 0))
 
 

@@ -7,9 +7,9 @@ import click
 from flask.cli import AppGroup
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors, would
-from shared import replay
-from shared.db import database
-from shared.timeutil import from_epoch, isoformat
+from shared.sync import replay
+from shared.infra.db import database
+from shared.infra.timeutil import from_epoch, isoformat
 
 
 @click.group("events", cls=AppGroup, help="Stripe events.")

@@ -5,8 +5,8 @@ import click
 from flask.cli import AppGroup
 
 from portal_service.commands import redis_conn, would
-from shared import failed_events
-from shared.db import database
+from shared.ops import failed_events
+from shared.infra.db import database
 
 
 @click.group("failed", cls=AppGroup, help="Events whose retries are exhausted (RQ's failed registry of the billing queue).")

@@ -7,8 +7,9 @@ import click
 from flask.cli import AppGroup
 
 from portal_service.commands import settings, stripe_client, stripe_errors
-from shared import portal_config, stored_settings
-from shared.db import database
+from shared.billing import portal_config
+from shared.infra import stored_settings
+from shared.infra.db import database
 
 FILE = click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 

@@ -9,10 +9,10 @@ from flask.cli import with_appcontext
 import redis
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
-from shared import sync
-from shared.db import database
-from shared.errors import EventError
-from shared.stripe_objects import id_of
+from shared.sync import reconcile
+from shared.infra.db import database
+from shared.infra.errors import EventError
+from shared.sync.stripe_objects import id_of
 
 
 @click.command("sync", help="Bring subscription rows up to date with Stripe (all statuses), "
@@ -25,11 +25,11 @@ def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
     seen: set[str] = set()
     with database.connection_context(), stripe_errors(lambda: _stopped(counts, dry_run)):
-        with progress(sync.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
+        with progress(reconcile.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
             for obj, fetched_at in bar:
                 seen.add(obj.get("id"))
                 counts[_reconcile(obj, fetched_at, dry_run)] += 1
-        unknown = sync.not_in_stripe(seen, customer)
+        unknown = reconcile.not_in_stripe(seen, customer)
     for sub_id in unknown:
         click.echo(f"{sub_id} is in the database but not in Stripe: left as it is")
     if not dry_run:
@@ -41,21 +41,21 @@ def sync_command(customer: str | None, dry_run: bool) -> None:
 
 def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
     try:
-        result = sync.reconcile(obj, fetched_at, dry_run)
+        result = reconcile.reconcile(obj, fetched_at, dry_run)
     except EventError as exc:
         click.echo(f"invalid {obj.get('id')}: {exc}", err=True)
         return "invalid"
     verb = f"would be {result.outcome}" if dry_run else result.outcome
-    if result.outcome == sync.CREATED:
+    if result.outcome == reconcile.CREATED:
         click.echo(f"{result.subscription_id} {verb}: customer {id_of(obj.get('customer'))}, status {obj.get('status')}")
-    elif result.outcome == sync.CHANGED:
+    elif result.outcome == reconcile.CHANGED:
         click.echo(f"{result.subscription_id} {verb}: {', '.join(result.fields)}")
     return result.outcome
 
 
 def _record(counts: Counter) -> None:
     try:
-        sync.record_run(redis_conn(), counts, time.time())
+        reconcile.record_run(redis_conn(), counts, time.time())
     except redis.RedisError as exc:
         click.echo(f"warning: the run's counts were not recorded for /metrics ({type(exc).__name__})", err=True)
 
@@ -66,7 +66,7 @@ def _stopped(counts: Counter, dry_run: bool) -> str:
 
 
 def _summary(counts: Counter, dry_run: bool) -> str:
-    parts = [f"{counts[outcome]} {outcome}" for outcome in sync.OUTCOMES]
+    parts = [f"{counts[outcome]} {outcome}" for outcome in reconcile.OUTCOMES]
     if counts["invalid"]:
         parts.append(f"{counts['invalid']} invalid")
     tail = " (dry run: nothing written)" if dry_run else ""

@@ -8,10 +8,10 @@ from flask.cli import AppGroup
 from flask import current_app
 
 from portal_service.commands import redis_conn, settings
-from shared import user_sessions
-from shared.billing_status import billing_status
-from shared.db import database
-from shared.users import AccountError, create_user, find_by_email
+from shared.accounts import user_sessions
+from shared.billing.status import billing_status
+from shared.infra.db import database
+from shared.accounts.users import AccountError, create_user, find_by_email
 
 
 @click.group("user", cls=AppGroup, help="Accounts.")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import database, init_database
-from shared.models import StripeEvent, Subscription, User
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent, Subscription, User
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, require_program, wait_for

@@ -10,10 +10,10 @@ import urllib.request
 import pytest
 import stripe
 
-from shared.db import database, init_database
-from shared.models import StripeEvent, Subscription, User
-from shared.stripe_objects import subscription_columns
-from shared.users import create_user
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.sync.stripe_objects import subscription_columns
+from shared.accounts.users import create_user
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, wait_for

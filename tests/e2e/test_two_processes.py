@@ -5,9 +5,9 @@ import signal
 
 import pytest
 
-from shared import inbox
-from shared.db import database, init_database
-from shared.models import StripeEvent, Subscription
+from shared.sync import inbox
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent, Subscription
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import post, run_cli, service_env, start_web, start_worker
 from tests.services import wait_for

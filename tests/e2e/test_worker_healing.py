@@ -14,9 +14,9 @@ import psycopg2
 import pytest
 
 from devrun.redis_server import LocalRedis
-from shared import inbox
-from shared.db import database, init_database
-from shared.models import StripeEvent
+from shared.sync import inbox
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, post, run_cli, service_env, start_web, start_worker
 from tests.services import TcpProxy, postgres_only, wait_for

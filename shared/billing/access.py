@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from shared.models import Subscription
+from shared.infra.models import Subscription
 
 GRANTING_STATUSES = frozenset({"active", "trialing"})
 STATUS_WORDS = {

@@ -8,8 +8,8 @@ import redis
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 
-from shared.models import StripeEvent
-from shared.queue import billing_queue
+from shared.infra.models import StripeEvent
+from shared.infra.queue import billing_queue
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import redis
 
-from shared.users import normalize_email
+from shared.accounts.users import normalize_email
 
 log = logging.getLogger(__name__)
 

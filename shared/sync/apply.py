@@ -10,10 +10,10 @@ transaction, coalesced to one per subscription per batch, so no lock is held
 across a network call in the common case.
 
 Whatever one event raises, that event alone fails (recorded in the ledger,
-retried by RQ). An event is checked against shared.event_shape before any
+retried by RQ). An event is checked against shared.sync.event_shape before any
 SQL; should the database still refuse a bulk statement, the whole batch
 fails and worker.consumer splits it until the delivery at fault is alone
-(``fail_alone``). Errors of the database itself (shared.db) fail the batch,
+(``fail_alone``). Errors of the database itself (shared.infra.db) fail the batch,
 which then stays pending.
 """
 from __future__ import annotations
@@ -26,14 +26,14 @@ from dataclasses import dataclass
 import peewee
 import stripe
 
-from shared import ledger
-from shared.db import is_infrastructure_error, write_transaction
-from shared.errors import EventError
-from shared.events import SUBSCRIPTION_EVENTS, Event
-from shared.handlers import handle, lock_batch
-from shared.inbox import Envelope
-from shared.models import StripeEvent, Subscription
-from shared.ordering import Decision, decide
+from shared.sync import ledger
+from shared.infra.db import is_infrastructure_error, write_transaction
+from shared.infra.errors import EventError
+from shared.sync.events import SUBSCRIPTION_EVENTS, Event
+from shared.sync.handlers import handle, lock_batch
+from shared.sync.inbox import Envelope
+from shared.infra.models import StripeEvent, Subscription
+from shared.sync.ordering import Decision, decide
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The webhook may not have been applied yet when the browser returns, so the
 billing page reads the user's state from Stripe itself. It writes it through
 the worker's own path: ``handlers.link_checkout_session`` (what
-``checkout.session.completed`` does) and ``sync.reconcile`` (the worker's
+``checkout.session.completed`` does) and ``reconcile.reconcile`` (the worker's
 ordering rule), so a return racing with webhook deliveries never puts an
 older state back.
 
@@ -19,11 +19,11 @@ import time
 import redis
 import stripe
 
-from shared import sync
-from shared.db import write_transaction
-from shared.handlers import link_checkout_session
-from shared.models import User
-from shared.stripe_objects import id_of
+from shared.sync import reconcile
+from shared.infra.db import write_transaction
+from shared.sync.handlers import link_checkout_session
+from shared.infra.models import User
+from shared.sync.stripe_objects import id_of
 
 SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,200}$")
 THROTTLE_KEY = "portal:return-sync:{user_id}"
@@ -38,22 +38,22 @@ class NotYourCheckout(PermissionError):
     """The checkout session belongs to someone else: nothing is read from it or changed."""
 
 
-def settled(results: list[sync.Reconciled]) -> bool:
-    """False when a fetch, too close to the last event to be trusted (shared.ordering),
+def settled(results: list[reconcile.Reconciled]) -> bool:
+    """False when a fetch, too close to the last event to be trusted (shared.sync.ordering),
     differs from the stored state: which one is newer is known only a little later."""
-    return all(result.outcome != sync.KEPT or not result.fields for result in results)
+    return all(result.outcome != reconcile.KEPT or not result.fields for result in results)
 
 
-def sync_customer(client: stripe.StripeClient, user: User, clock=time.time) -> list[sync.Reconciled]:
+def sync_customer(client: stripe.StripeClient, user: User, clock=time.time) -> list[reconcile.Reconciled]:
     """Every subscription of the user's own customer, through the ordering rule."""
     if not user.stripe_customer_id:
         return []
-    return [sync.reconcile(obj, fetched_at)
-            for obj, fetched_at in sync.fetch_subscriptions(client, user.stripe_customer_id, clock)]
+    return [reconcile.reconcile(obj, fetched_at)
+            for obj, fetched_at in reconcile.fetch_subscriptions(client, user.stripe_customer_id, clock)]
 
 
 def sync_checkout(client: stripe.StripeClient, user: User, session_id: str,
-                  clock=time.time) -> list[sync.Reconciled]:
+                  clock=time.time) -> list[reconcile.Reconciled]:
     """Link the user to the customer of their completed checkout and store its subscription.
 
     Raises CheckoutNotFound, or NotYourCheckout for a session that names
@@ -73,7 +73,7 @@ def sync_checkout(client: stripe.StripeClient, user: User, session_id: str,
     subscription = session.get("subscription")
     if not isinstance(subscription, dict):
         return []
-    return [sync.reconcile(subscription, fetched_at)]
+    return [reconcile.reconcile(subscription, fetched_at)]
 
 
 def _retrieve(client: stripe.StripeClient, session_id: str, clock) -> tuple[dict, float]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from shared import models
-from shared.db import database, is_postgres, write_transaction
+from shared.infra import models
+from shared.infra.db import database, is_postgres, write_transaction
 
 
 def _initial_schema() -> None:

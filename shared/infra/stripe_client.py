@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import stripe
 
-from shared.settings import Settings
+from shared.infra.settings import Settings
 
 API_VERSION = stripe.api_version  # pinned by stripe-python 16: "2026-10-28.endive"
 

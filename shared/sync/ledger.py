@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from peewee import EXCLUDED
 
-from shared import bulk
-from shared.db import database, is_postgres
-from shared.models import StripeEvent
-from shared.timeutil import from_epoch, utcnow
+from shared.infra import bulk
+from shared.infra.db import database, is_postgres
+from shared.infra.models import StripeEvent
+from shared.infra.timeutil import from_epoch, utcnow
 
 DONE = (StripeEvent.APPLIED, StripeEvent.IGNORED)
 PENDING = "pending"  # only ever seen inside the transaction that applies it

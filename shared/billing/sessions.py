@@ -11,13 +11,13 @@ from datetime import datetime
 
 import stripe
 
-from shared import stored_settings
-from shared.access import cancellation_date, is_live, primary_subscription
-from shared.billing_status import subscriptions_of
-from shared.models import Subscription, User
-from shared.plans import PlanCatalog
-from shared.settings import Settings
-from shared.timeutil import utcnow
+from shared.infra import stored_settings
+from shared.billing.access import cancellation_date, is_live, primary_subscription
+from shared.billing.status import subscriptions_of
+from shared.infra.models import Subscription, User
+from shared.billing.plans import PlanCatalog
+from shared.infra.settings import Settings
+from shared.infra.timeutil import utcnow
 
 BILLING_PAGE = "/dashboard/billing"
 PORTAL_RETURN_MARKER = "from=portal"

@@ -1,7 +1,7 @@
 """What each event type does to the database. Each handler returns an Effect.
 
 Handlers run inside the batch transaction, after the batch's subscription
-rows are locked (shared.locked_rows) and its ledger rows claimed (shared.apply).
+rows are locked (shared.sync.locked_rows) and its ledger rows claimed (shared.sync.apply).
 """
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from typing import Protocol
 
 from peewee import fn
 
-from shared.db import database
-from shared.errors import CustomerOfAnotherUser, UnmatchedCheckout
-from shared.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
-from shared.locked_rows import LockedSubscriptions
-from shared.models import StripeEvent, Subscription, User
-from shared.ordering import Decision, decide
-from shared.parsing import plain_int
-from shared.stripe_objects import checkout_email, id_of, subscription_columns
-from shared.timeutil import from_epoch, utcnow
+from shared.infra.db import database
+from shared.infra.errors import CustomerOfAnotherUser, UnmatchedCheckout
+from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
+from shared.sync.locked_rows import LockedSubscriptions
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.sync.ordering import Decision, decide
+from shared.infra.parsing import plain_int
+from shared.sync.stripe_objects import checkout_email, id_of, subscription_columns
+from shared.infra.timeutil import from_epoch, utcnow
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def store_fetched(rows: LockedSubscriptions, row: Subscription, current: dict, f
 
     The tie-break fetch of the worker and ``sync`` both write through here;
     the version never goes back, and events created before the fetch are then
-    recognised as stale (shared.ordering).
+    recognised as stale (shared.sync.ordering).
     """
     write_subscription(rows, row, current, max(seen_created, row.version_created), fetched_at)
 

@@ -15,8 +15,8 @@ from typing import Iterator
 import redis
 import stripe
 
-from shared import inbox, ledger
-from shared.handlers import HANDLED_TYPES
+from shared.sync import inbox, ledger
+from shared.sync.handlers import HANDLED_TYPES
 
 RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 STRIPE_RETENTION_SECONDS = 30 * 86400  # Stripe's events list keeps 30 days

@@ -15,7 +15,7 @@ from typing import Callable
 
 from peewee import Insert, Model
 
-from shared.db import database
+from shared.infra.db import database
 
 
 @dataclass(frozen=True)

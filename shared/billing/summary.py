@@ -7,12 +7,12 @@ from datetime import datetime
 
 import stripe
 
-from shared.access import cancellation_date, describe_dates, describe_status, grants_access, has_access, \
+from shared.billing.access import cancellation_date, describe_dates, describe_status, grants_access, has_access, \
     is_live, primary_subscription
-from shared.billing_status import subscriptions_of
-from shared.models import Subscription, User
-from shared.plans import Plan, PlanCatalog
-from shared.timeutil import utcnow
+from shared.billing.status import subscriptions_of
+from shared.infra.models import Subscription, User
+from shared.billing.plans import Plan, PlanCatalog
+from shared.infra.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

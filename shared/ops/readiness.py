@@ -10,8 +10,8 @@ import logging
 import peewee
 import redis
 
-from shared import migrations
-from shared.db import database
+from shared.infra import migrations
+from shared.infra.db import database
 
 log = logging.getLogger("portal.readiness")
 

@@ -12,10 +12,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import redis
+from prometheus_client.core import GaugeMetricFamily
 
-from shared.event_shape import LATEST_TIME, shown, storable_id
+from shared.sync.event_shape import LATEST_TIME, shown, storable_id
 
 STREAM_KEY = "portal:webhooks"
 GROUP = "appliers"
@@ -177,3 +179,13 @@ def oldest_age(conn: redis.Redis, now: float) -> float:
         return 0.0
     entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else first[0][0]
     return max(0.0, now - int(entry_id.split("-")[0]) / 1000)
+
+
+def backlog_gauges(conn: redis.Redis) -> Iterator[GaugeMetricFamily]:
+    """The inbox's depth and age as scrape-time gauges (the web hands this to shared.ops.metrics)."""
+    waiting = GaugeMetricFamily("portal_inbox_depth", "Deliveries in the inbox stream, not yet applied.")
+    waiting.add_metric([], depth(conn))
+    yield waiting
+    age = GaugeMetricFamily("portal_inbox_oldest_age_seconds", "Age of the oldest delivery not yet applied.")
+    age.add_metric([], oldest_age(conn, time.time()))
+    yield age

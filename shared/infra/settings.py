@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from shared.errors import ConfigError
+from shared.infra.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/portal.db"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")

@@ -4,7 +4,7 @@ The web refuses (400) a signed event that fails these checks, so the sender sees
 why at once and nothing is queued; the worker checks again before any SQL,
 because anyone who can write to Redis can add a delivery, and an event that
 fails here is then recorded failed on its own instead of failing its batch.
-The limits are the columns' (shared.models): ids and text up to 255
+The limits are the columns' (shared.infra.models): ids and text up to 255
 characters, statuses up to 32, quantities within PostgreSQL's 4-byte integer,
 times a datetime column holds. Types the worker does not handle only need a
 sane envelope: the ledger records them ignored.
@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import Any
 
-from shared.errors import EventError
+from shared.infra.errors import EventError
 
 SUBSCRIPTION_EVENTS = frozenset(
     {

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.event_shape import check_subscription
-from shared.timeutil import from_epoch
+from shared.sync.event_shape import check_subscription
+from shared.infra.timeutil import from_epoch
 
 
 def id_of(value: Any) -> str | None:

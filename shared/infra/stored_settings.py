@@ -5,9 +5,9 @@ value in .env without touching the database.
 """
 from __future__ import annotations
 
-from shared.models import Setting
-from shared.settings import Settings
-from shared.timeutil import utcnow
+from shared.infra.models import Setting
+from shared.infra.settings import Settings
+from shared.infra.timeutil import utcnow
 
 PORTAL_CONFIGURATION = "portal_configuration_id"
 

@@ -8,9 +8,9 @@ keeps the cost per event to Python work, not SQL statements.
 """
 from __future__ import annotations
 
-from shared import bulk
-from shared.db import is_postgres
-from shared.models import Subscription
+from shared.infra import bulk
+from shared.infra.db import is_postgres
+from shared.infra.models import Subscription
 
 WRITABLE = [field for field in Subscription._meta.sorted_fields if field.name != "id"]
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.access import grants_access, has_access, primary_subscription
-from shared.models import Subscription, User
-from shared.timeutil import isoformat, utcnow
+from shared.billing.access import grants_access, has_access, primary_subscription
+from shared.infra.models import Subscription, User
+from shared.infra.timeutil import isoformat, utcnow
 
 
 def subscriptions_of(user: User) -> list[Subscription]:

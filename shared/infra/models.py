@@ -1,4 +1,4 @@
-"""Tables. Schema changes go through shared.migrations, never create_tables on import."""
+"""Tables. Schema changes go through shared.infra.migrations, never create_tables on import."""
 from __future__ import annotations
 
 from peewee import (
@@ -12,8 +12,8 @@ from peewee import (
     TextField,
 )
 
-from shared.db import database
-from shared.timeutil import utcnow
+from shared.infra.db import database
+from shared.infra.timeutil import utcnow
 
 
 class BaseModel(Model):
@@ -35,7 +35,7 @@ class Subscription(BaseModel):
     ``version_created`` is the ``created`` second of the event whose snapshot
     (or whose tie-break fetch) produced this row; ``fetched_at`` is when the row
     was last read from Stripe's API. Together they decide whether a late event
-    is older than what we hold (see shared.ordering).
+    is older than what we hold (see shared.sync.ordering).
     """
 
     id = CharField(primary_key=True, max_length=255)

@@ -5,16 +5,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from shared.errors import EventError
-from shared.event_shape import (  # noqa: F401 (the event types are read from here too)
+from shared.infra.errors import EventError
+from shared.sync.event_shape import (  # noqa: F401 (the event types are read from here too)
     CHECKOUT_EVENTS,
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
     check_event,
     customer_reference,
 )
-from shared.inbox import Envelope
-from shared.stripe_objects import invoice_subscription_id
+from shared.sync.inbox import Envelope
+from shared.sync.stripe_objects import invoice_subscription_id
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Event:
 
     @classmethod
     def parse(cls, envelope: Envelope) -> "Event":
-        """The delivery's event, checked by shared.event_shape; never trusts the web's check."""
+        """The delivery's event, checked by shared.sync.event_shape; never trusts the web's check."""
         if envelope.problem:
             raise EventError(envelope.problem)
         try:

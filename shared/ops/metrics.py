@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
+from typing import Callable, Iterable
 
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shared import inbox, sync
-from shared.queue import billing_queue
+from shared.infra.queue import billing_queue
 
 # gunicorn.conf.py empties and creates the directory for the web; a one-off
 # command started with the same environment (`docker compose run web ...`)
@@ -51,7 +50,7 @@ def count_webhook(outcome: str) -> None:
 
 
 def count_event(result) -> None:
-    """One taken event (a shared.apply.Result): its outcome, and its lag when applied."""
+    """One taken event (a shared.sync.apply.Result): its outcome, and its lag when applied."""
     EVENTS.labels(result.event_type or "unknown", result.outcome).inc()
     if result.lag_seconds is not None:
         LAG_SECONDS.observe(result.lag_seconds)
@@ -65,11 +64,18 @@ def may_scrape(token: str | None, authorization: str | None, remote_addr: str | 
     return remote_addr in LOOPBACK
 
 
-def exposition(conn: redis.Redis | None) -> bytes:
-    """The text a scrape answers: this process's (or all processes') metrics, then Redis state."""
+StateReader = Callable[[redis.Redis], Iterable[GaugeMetricFamily]]
+
+
+def exposition(conn: redis.Redis | None, readers: Iterable[StateReader] = ()) -> bytes:
+    """The text a scrape answers: this process's (or all processes') metrics, then Redis state.
+
+    ``readers`` add gauges of their own read from Redis (the web passes the
+    inbox's backlog and the last sync's drift); metrics imports none of them.
+    """
     state = CollectorRegistry()
     if conn is not None:
-        state.register(RedisStateCollector(conn))
+        state.register(RedisStateCollector(conn, (failed_jobs, *readers)))
     return generate_latest(_process_registry()) + generate_latest(state)
 
 
@@ -84,9 +90,9 @@ def _process_registry() -> CollectorRegistry:
 class RedisStateCollector:
     """Gauges read from Redis at scrape time; a Redis outage shows as portal_redis_up 0."""
 
-    def __init__(self, conn: redis.Redis, clock=time.time):
+    def __init__(self, conn: redis.Redis, readers: Iterable[StateReader]):
         self.conn = conn
-        self.clock = clock
+        self.readers = tuple(readers)
 
     def collect(self):
         up = GaugeMetricFamily("portal_redis_up", "1 if Redis answered this scrape.")
@@ -101,16 +107,16 @@ class RedisStateCollector:
         yield from families
 
     def _state(self):
-        yield _gauge("portal_inbox_depth", "Deliveries in the inbox stream, not yet applied.",
-                     inbox.depth(self.conn))
-        yield _gauge("portal_inbox_oldest_age_seconds", "Age of the oldest delivery not yet applied.",
-                     inbox.oldest_age(self.conn, self.clock()))
-        yield _gauge("portal_failed_events", "Events whose jobs finally failed (see `failed list`).",
-                     billing_queue(self.conn).failed_job_registry.count)
-        yield from sync.drift_families(sync.last_run(self.conn))
+        for read in self.readers:
+            yield from read(self.conn)
 
 
-def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+def failed_jobs(conn: redis.Redis) -> Iterable[GaugeMetricFamily]:
+    yield gauge("portal_failed_events", "Events whose jobs finally failed (see `failed list`).",
+                billing_queue(conn).failed_job_registry.count)
+
+
+def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, documentation)
     family.add_metric([], value)
     return family

@@ -1,7 +1,7 @@
 """Repairing drift: bring subscription rows up to date with Stripe's API.
 
 Each subscription read from Stripe is written through the worker's own path
-(shared.handlers.store_fetched) under the worker's ordering rule, so a sync
+(shared.sync.handlers.store_fetched) under the worker's ordering rule, so a sync
 racing with webhook deliveries never puts an older state back. The counts of
 the last run are kept in Redis for the metrics.
 """
@@ -15,12 +15,12 @@ import redis
 import stripe
 from prometheus_client.core import GaugeMetricFamily
 
-from shared.db import write_transaction
-from shared.handlers import store_fetched
-from shared.locked_rows import LockedSubscriptions
-from shared.models import Subscription
-from shared.ordering import fetch_supersedes
-from shared.stripe_objects import subscription_columns
+from shared.infra.db import write_transaction
+from shared.sync.handlers import store_fetched
+from shared.sync.locked_rows import LockedSubscriptions
+from shared.infra.models import Subscription
+from shared.sync.ordering import fetch_supersedes
+from shared.sync.stripe_objects import subscription_columns
 
 CREATED, CHANGED, UNCHANGED, KEPT = "created", "changed", "unchanged", "kept"
 OUTCOMES = (CREATED, CHANGED, UNCHANGED, KEPT)
@@ -97,6 +97,11 @@ def record_run(conn: redis.Redis, counts: dict[str, int], finished_at: float) ->
 
 def last_run(conn: redis.Redis) -> dict[str, float]:
     return {key.decode(): float(value) for key, value in conn.hgetall(LAST_RUN_KEY).items()}
+
+
+def drift_gauges(conn: redis.Redis):
+    """The last sync's drift as scrape-time gauges (the web hands this to shared.ops.metrics)."""
+    yield from drift_families(last_run(conn))
 
 
 def drift_families(last: dict[str, float]):

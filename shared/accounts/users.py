@@ -5,8 +5,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
-from shared.db import database
-from shared.models import User
+from shared.infra.db import database
+from shared.infra.models import User
 
 MIN_PASSWORD_LENGTH = 8
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less the angle brackets

@@ -1,0 +1,1 @@
+"""Operating the service: metrics, readiness, and the events that finally failed."""
