@@ -4,6 +4,7 @@ The workers are started first and wait on the empty stream, so the clock
 measures applying, not Python start-up. It starts at the first XADD and stops
 once the stream is empty and the ledger holds every event.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +24,10 @@ from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.waiting import wait_for
 from shared.infra import migrations
-from shared.sync import inbox
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.queue import billing_queue
+from shared.sync import inbox
 
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/test"
 
@@ -76,7 +77,7 @@ def add_users(users) -> None:
 def fill(conn: redis.Redis, deliveries) -> None:
     for start in range(0, len(deliveries), 500):
         pipe = conn.pipeline(transaction=False)
-        for event_id, event_type, body in deliveries[start:start + 500]:
+        for event_id, event_type, body in deliveries[start : start + 500]:
             inbox.push(pipe, event_id, event_type, body)  # a pipeline takes the same XADD
         pipe.execute()
 
@@ -102,18 +103,32 @@ def state_digest() -> str:
     stale), but the state they leave must be the same as one worker's.
     """
     with database.connection_context():
-        subs = Subscription.select(Subscription.id, Subscription.status, Subscription.quantity,
-                                   Subscription.version_created, Subscription.latest_invoice_id,
-                                   Subscription.invoice_version_created).order_by(Subscription.id).tuples()
+        subs = (
+            Subscription.select(
+                Subscription.id,
+                Subscription.status,
+                Subscription.quantity,
+                Subscription.version_created,
+                Subscription.latest_invoice_id,
+                Subscription.invoice_version_created,
+            )
+            .order_by(Subscription.id)
+            .tuples()
+        )
         users = User.select(User.id, User.stripe_customer_id).order_by(User.id).tuples()
         return hashlib.sha256(repr((list(subs), list(users))).encode()).hexdigest()[:12]
 
 
 def start_workers(count: int, env: dict, workdir: Path, conn: redis.Redis, tag: str) -> list:
-    processes = [spawn([str(BIN / "python"), "-m", "worker", "--name", f"bench-{tag}-{n}"], env,
-                       workdir / f"worker-{tag}-{n}.log") for n in range(count)]
-    wait_for(lambda: _all_alive(processes) and Worker.count(connection=conn) == count,
-             timeout=60, what=f"{count} workers")
+    processes = [
+        spawn(
+            [str(BIN / "python"), "-m", "worker", "--name", f"bench-{tag}-{n}"], env, workdir / f"worker-{tag}-{n}.log"
+        )
+        for n in range(count)
+    ]
+    wait_for(
+        lambda: _all_alive(processes) and Worker.count(connection=conn) == count, timeout=60, what=f"{count} workers"
+    )
     return processes
 
 
@@ -147,10 +162,16 @@ def run_one(backend: str, workers: int, events: mix.Mix, plan: ApplyPlan, workdi
     tag = f"{backend}-{workers}"
     with fresh_database(backend, workdir, tag) as url:
         add_users(events.users)
-        env = base_env(SECRET_KEY="bench-secret-key-long-enough-for-production-use", APP_ENV="production",
-                       DATABASE_URL=url, REDIS_URL=redis_url, STRIPE_SECRET_KEY="sk_test_bench",
-                       STRIPE_API_BASE="http://127.0.0.1:9", STRIPE_WEBHOOK_SECRET="whsec_bench",
-                       LOG_LEVEL="INFO")
+        env = base_env(
+            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
+            APP_ENV="production",
+            DATABASE_URL=url,
+            REDIS_URL=redis_url,
+            STRIPE_SECRET_KEY="sk_test_bench",
+            STRIPE_API_BASE="http://127.0.0.1:9",
+            STRIPE_WEBHOOK_SECRET="whsec_bench",
+            LOG_LEVEL="INFO",
+        )
         processes = start_workers(workers, env, workdir, conn, tag)
         try:
             started = time.monotonic()
@@ -163,11 +184,18 @@ def run_one(backend: str, workers: int, events: mix.Mix, plan: ApplyPlan, workdi
                 stop(process)
         outcomes, digest = ledger_outcomes(), state_digest()
     return {
-        "backend": backend, "workers": workers, "deliveries": len(events.deliveries),
-        "unique_events": events.unique_ids, "seconds": round(seconds, 2), "fill_seconds": round(filled, 2),
-        "events_per_s": round(len(events.deliveries) / seconds, 1), "ledger": outcomes,
+        "backend": backend,
+        "workers": workers,
+        "deliveries": len(events.deliveries),
+        "unique_events": events.unique_ids,
+        "seconds": round(seconds, 2),
+        "fill_seconds": round(filled, 2),
+        "events_per_s": round(len(events.deliveries) / seconds, 1),
+        "ledger": outcomes,
         "drained": sum(outcomes.values()) == events.unique_ids and conn.xlen(inbox.STREAM_KEY) == 0,
-        "rq_leftovers": rq_leftovers(conn), "peak_rss_mb": rss, "state_digest": digest,
+        "rq_leftovers": rq_leftovers(conn),
+        "peak_rss_mb": rss,
+        "state_digest": digest,
     }
 
 
@@ -176,7 +204,8 @@ def run_apply(workdir: Path, plan: ApplyPlan) -> list[dict]:
     events = mix.build(plan.events)
     server = RedisServer(workdir / "redis-apply").start()
     try:
-        return [run_one(backend, n, events, plan, workdir, server.url)
-                for backend in plan.backends for n in plan.workers]
+        return [
+            run_one(backend, n, events, plan, workdir, server.url) for backend in plan.backends for n in plan.workers
+        ]
     finally:
         server.stop()

@@ -6,6 +6,7 @@ order, with real same-second ties. The expected final state of a
 subscription is what the sandbox holds at the end (``expected_rows``).
 The order property test and the fault suite (bench/chaos) both use them.
 """
+
 from __future__ import annotations
 
 import random
@@ -15,8 +16,18 @@ from shared.sync.stripe_objects import subscription_columns
 
 OPERATIONS = ["cancel_at_period_end", "reactivate", "switch_plan", "fail_payment", "renew", "cancel_now"]
 # The Subscription columns an event history decides (shared.sync.stripe_objects.subscription_columns).
-COMPARED = ["status", "price_id", "product_id", "quantity", "cancel_at_period_end", "cancel_at", "canceled_at",
-            "current_period_end", "trial_end", "customer_id"]
+COMPARED = [
+    "status",
+    "price_id",
+    "product_id",
+    "quantity",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "current_period_end",
+    "trial_end",
+    "customer_id",
+]
 RENEWAL_SECONDS = 32 * 86400
 
 
@@ -30,8 +41,9 @@ def perform(sb, client, sub_id: str, operation: str) -> None:
     elif operation == "switch_plan":
         item = sub["items"]["data"][0]
         target = "price_sbx_pro" if item["price"]["id"] == "price_sbx_basic" else "price_sbx_basic"
-        client.v1.subscriptions.update(sub_id, params={"items": [{"id": item["id"], "price": target}],
-                                                       "proration_behavior": "none"})
+        client.v1.subscriptions.update(
+            sub_id, params={"items": [{"id": item["id"], "price": target}], "proration_behavior": "none"}
+        )
     elif operation == "fail_payment":
         sb.sandbox.fail_payment(sub_id)
     elif operation == "renew":
@@ -70,8 +82,10 @@ def make_histories(sb, subscriptions: int, rounds: int, seed: int) -> Histories:
     rng = random.Random(seed)
     client = sb.stripe_client()
     users = [(n + 1, f"chaos{n + 1}@example.com") for n in range(subscriptions)]
-    sub_ids = [sb.sandbox.create_subscription(email, "basic", client_reference_id=str(uid))["subscription"]["id"]
-               for uid, email in users]
+    sub_ids = [
+        sb.sandbox.create_subscription(email, "basic", client_reference_id=str(uid))["subscription"]["id"]
+        for uid, email in users
+    ]
     seen: dict[str, dict] = {}
     for round_number in range(rounds):
         record_history(sb, None, seen)

@@ -5,6 +5,7 @@ order, so neither always goes first on a noisy box). wrk posts pre-signed,
 unique ~3 KB events; afterwards the stream must hold exactly the deliveries
 that were answered 2xx plus those still in flight when wrk stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,13 @@ def write_pool(path: Path, count: int, tag: str) -> list[str]:
     with open(path, "wb") as out:
         for n in range(count):
             sub_id, customer = f"sub_I{n % 2000:07d}", f"cus_I{n % 2000:07d}"
-            evt = events.event(f"evt_I{tag}{n:07d}", "customer.subscription.updated",
-                               events.subscription(sub_id, customer, now - 86_400), now, {"quantity": 1})
+            evt = events.event(
+                f"evt_I{tag}{n:07d}",
+                "customer.subscription.updated",
+                events.subscription(sub_id, customer, now - 86_400),
+                now,
+                {"quantity": 1},
+            )
             body = events.body_of(evt)
             out.write(events.sign(body, SECRET, now).encode() + b"\t" + body + b"\n")
             ids.append(evt["id"])
@@ -56,11 +62,23 @@ def write_pool(path: Path, count: int, tag: str) -> list[str]:
 
 
 def run_wrk(port: int, plan: IngestPlan, pool: Path, seconds: int) -> dict:
-    args = ["wrk", "-t1", f"-c{plan.connections}", f"-d{seconds}s", "--timeout", "10s",
-            "-s", str(LUA), f"http://127.0.0.1:{port}{URL_PATH}", "--", str(pool), "1"]
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{plan.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}{URL_PATH}",
+        "--",
+        str(pool),
+        "1",
+    ]
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
-    result = json.loads(line[len("BENCH_JSON "):])
+    result = json.loads(line[len("BENCH_JSON ") :])
     result["rps"] = round(result["requests"] / (result["duration_us"] / 1e6), 1)
     return result
 
@@ -129,8 +147,9 @@ def summarize(rounds: list[dict]) -> dict:
         "cpu_ms_per_request": round(median("cpu_ms_per_request"), 3),
         "requests": sum(r["requests"] for r in rounds),
         "non2xx": sum(r["non2xx"] for r in rounds),
-        "socket_errors": sum(r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
-                             for r in rounds),
+        "socket_errors": sum(
+            r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in rounds
+        ),
         "repeats": sum(r["repeats"] for r in rounds),
         "rounds_rps": [r["rps"] for r in rounds],
         "rounds_load_avg": [r["load_avg"] for r in rounds],
@@ -140,15 +159,22 @@ def summarize(rounds: list[dict]) -> dict:
 def run_ingest(workdir: Path, plan: IngestPlan) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     redis_server = RedisServer(workdir / "redis-ingest").start()
-    env = base_env(SECRET_KEY="bench-secret-key-long-enough-for-production-use", APP_ENV="production",
-                   DATABASE_URL=f"sqlite:///{workdir / 'ingest.db'}", REDIS_URL=redis_server.url,
-                   STRIPE_SECRET_KEY="sk_test_bench", STRIPE_WEBHOOK_SECRET=SECRET, LOG_LEVEL="INFO",
-                   # as docker-compose runs the web: metrics shared by the gunicorn workers
-                   PROMETHEUS_MULTIPROC_DIR=workdir / "prometheus")
+    env = base_env(
+        SECRET_KEY="bench-secret-key-long-enough-for-production-use",
+        APP_ENV="production",
+        DATABASE_URL=f"sqlite:///{workdir / 'ingest.db'}",
+        REDIS_URL=redis_server.url,
+        STRIPE_SECRET_KEY="sk_test_bench",
+        STRIPE_WEBHOOK_SECRET=SECRET,
+        LOG_LEVEL="INFO",
+        # as docker-compose runs the web: metrics shared by the gunicorn workers
+        PROMETHEUS_MULTIPROC_DIR=workdir / "prometheus",
+    )
     servers = {
         "bare": Gunicorn("bench.bare_app:app", free_port(), plan.workers, env, workdir / "gunicorn-bare.log"),
-        "webhook": Gunicorn("portal_service:create_app()", free_port(), plan.workers, env,
-                            workdir / "gunicorn-webhook.log"),
+        "webhook": Gunicorn(
+            "portal_service:create_app()", free_port(), plan.workers, env, workdir / "gunicorn-webhook.log"
+        ),
     }
     try:
         for server in servers.values():

@@ -1,4 +1,5 @@
 """What the numbers were measured on: they mean little without it."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ second (so the ordering rule never ties and Stripe is never called); some
 types we do not handle; and ~5% redeliveries of earlier events, placed well
 after the first delivery as Stripe's retries are.
 """
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,7 @@ class Mix:
 def share(total: int) -> dict:
     """How many of each kind, for ``total`` deliveries (10,000 -> 2,000 subscriptions)."""
     unique = total - total // 20
-    counts = {"subs": total // 5, "checkout": total // 20, "invoice": total * 12 // 100,
-              "unknown": total * 3 // 100}
+    counts = {"subs": total // 5, "checkout": total // 20, "invoice": total * 12 // 100, "unknown": total * 3 // 100}
     counts["updated"] = unique - counts["subs"] - counts["checkout"] - counts["invoice"] - counts["unknown"]
     return counts
 
@@ -56,8 +56,9 @@ def _subscription_events(subs, updates: int, rng) -> list:
         for k in range(1, count + 1):
             at = created + 60 * k  # a distinct second per event of this subscription
             obj = events.subscription(sub_id, customer, created, quantity=1 + k % 3)
-            evt = events.event(f"evt_U{sub_id[5:]}{k:03d}", "customer.subscription.updated", obj, at,
-                               {"quantity": k % 3})
+            evt = events.event(
+                f"evt_U{sub_id[5:]}{k:03d}", "customer.subscription.updated", obj, at, {"quantity": k % 3}
+            )
             out.append((at, evt))
     return out
 

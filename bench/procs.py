@@ -1,4 +1,5 @@
 """Starting, measuring and stopping the processes under test."""
+
 from __future__ import annotations
 
 import http.client
@@ -53,8 +54,14 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Gunicorn":
-        args = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
-                "--bind", f"127.0.0.1:{self.port}", self.app_spec]
+        args = [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            self.app_spec,
+        ]
         self.process = spawn(args, self.env, self.log_path)
         wait_for(self._answers, timeout=30, what=f"gunicorn {self.app_spec}")
         wait_for(lambda: len(self._children()) == self.workers, timeout=30, what="gunicorn workers")
@@ -90,7 +97,10 @@ class Gunicorn:
 
 def base_env(**values) -> dict:
     """The environment of a child: ours, minus anything that could point it elsewhere."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("DATABASE_", "REDIS_", "STRIPE_", "WEB_", "WORKER_", "PORT"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "REDIS_", "STRIPE_", "WEB_", "WORKER_", "PORT"))
+    }
     env.update({key: str(value) for key, value in values.items()})
     return env

@@ -1,4 +1,5 @@
 """The Markdown tables that docs/benchmarks.md quotes."""
+
 from __future__ import annotations
 
 
@@ -22,15 +23,20 @@ def ingest_table(r: dict) -> str:
     ]
     for target in ("bare", "webhook"):
         t, rss = r[target], r["peak_rss"][target]
-        rows.append(f"| {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} | {t['cpu_ms_per_request']} | {t['requests']} | {t['non2xx']} "
-                    f"| {t['socket_errors']} | {rss['total_mb']} ({rss['master_mb']} + {rss['workers_mb']}) |")
-    rows += ["", f"ratio webhook/bare (medians): **{r['ratio']}**; per round: {r['paired_ratios']}",
-             f"server CPU per request, bare/webhook (gunicorn processes only: excludes redis-server and wrk; robust to noisy neighbours): {r['cpu_ratio']}",
-             f"load average before/after each round: bare {r['bare']['rounds_load_avg']}, "
-             f"webhook {r['webhook']['rounds_load_avg']}",
-             f"bare rounds req/s: {r['bare']['rounds_rps']}; webhook rounds req/s: {r['webhook']['rounds_rps']}",
-             f"stream check (entries = 2xx + in flight at cutoff, ids unique and sent): "
-             f"{'OK' if r['stream_ok'] else 'FAILED'} {r['stream_checks']}"]
+        rows.append(
+            f"| {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} | {t['cpu_ms_per_request']} | {t['requests']} | {t['non2xx']} "
+            f"| {t['socket_errors']} | {rss['total_mb']} ({rss['master_mb']} + {rss['workers_mb']}) |"
+        )
+    rows += [
+        "",
+        f"ratio webhook/bare (medians): **{r['ratio']}**; per round: {r['paired_ratios']}",
+        f"server CPU per request, bare/webhook (gunicorn processes only: excludes redis-server and wrk; robust to noisy neighbours): {r['cpu_ratio']}",
+        f"load average before/after each round: bare {r['bare']['rounds_load_avg']}, "
+        f"webhook {r['webhook']['rounds_load_avg']}",
+        f"bare rounds req/s: {r['bare']['rounds_rps']}; webhook rounds req/s: {r['webhook']['rounds_rps']}",
+        f"stream check (entries = 2xx + in flight at cutoff, ids unique and sent): "
+        f"{'OK' if r['stream_ok'] else 'FAILED'} {r['stream_checks']}",
+    ]
     return "\n".join(rows)
 
 
@@ -42,7 +48,9 @@ def apply_table(runs: list[dict]) -> str:
         "|---|---:|---:|---:|---:|---|---|---:|---|---|",
     ]
     for run in runs:
-        rows.append(f"| {run['backend']} | {run['workers']} | {run['deliveries']} | {run['seconds']} "
-                    f"| {run['events_per_s']} | {'yes' if run['drained'] else 'NO'} | {run['ledger']} "
-                    f"| {run['rq_leftovers']} | {run['peak_rss_mb']} | {run['state_digest']} |")
+        rows.append(
+            f"| {run['backend']} | {run['workers']} | {run['deliveries']} | {run['seconds']} "
+            f"| {run['events_per_s']} | {'yes' if run['drained'] else 'NO'} | {run['ledger']} "
+            f"| {run['rq_leftovers']} | {run['peak_rss_mb']} | {run['state_digest']} |"
+        )
     return "\n".join(rows)

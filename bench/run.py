@@ -5,6 +5,7 @@
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Reading .env: KEY=VALUE lines; the process environment wins over the file."""
+
 from __future__ import annotations
 
 from pathlib import Path

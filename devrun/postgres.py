@@ -1,4 +1,5 @@
 """A PostgreSQL schema of one's own, so parallel runs on one server never collide."""
+
 from __future__ import annotations
 
 import os

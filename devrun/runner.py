@@ -6,6 +6,7 @@ service at it; with ``STRIPE_SECRET_KEY`` (a real test key) and no
 own unless ``REDIS_URL`` is set, migrates the SQLite database, creates a demo
 user, then runs the Procfile's processes under honcho until Ctrl-C.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="scripts/run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)), help="web port (5000)")
     parser.add_argument("--sandbox-port", type=int, default=12111, help="Stripe sandbox port (12111)")
     return parser.parse_args(argv)
@@ -73,8 +75,10 @@ def build_env(args) -> dict:
         env["STRIPE_API_BASE"] = f"http://127.0.0.1:{args.sandbox_port}"
         env["STRIPE_WEBHOOK_SECRET"] = local["webhook_secret"]
     elif not env.get("STRIPE_WEBHOOK_SECRET"):
-        sys.exit("STRIPE_WEBHOOK_SECRET is missing: run `stripe listen --forward-to "
-                 f"localhost:{args.port}/api/webhooks/stripe` and put the whsec_... it prints in .env")
+        sys.exit(
+            "STRIPE_WEBHOOK_SECRET is missing: run `stripe listen --forward-to "
+            f"localhost:{args.port}/api/webhooks/stripe` and put the whsec_... it prints in .env"
+        )
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -95,14 +99,24 @@ def prepare_database(env: dict) -> None:
     subprocess.run([cli, "db", "upgrade"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     shown = subprocess.run([cli, "user", "show", DEMO_EMAIL], env=env, cwd=ROOT, capture_output=True)
     if shown.returncode != 0:
-        subprocess.run([cli, "user", "create", DEMO_EMAIL, "--password-stdin"], env=env, cwd=ROOT, check=True,
-                       input=DEMO_PASSWORD + "\n", text=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [cli, "user", "create", DEMO_EMAIL, "--password-stdin"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            input=DEMO_PASSWORD + "\n",
+            text=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def write_procfile(env: dict, args) -> Path:
     """The Procfile's processes (without the release phase), plus the sandbox."""
-    lines = [line for line in (ROOT / "Procfile").read_text().splitlines()
-             if line.strip() and not line.startswith("release:")]
+    lines = [
+        line
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.strip() and not line.startswith("release:")
+    ]
     if uses_sandbox(env):
         lines.append(
             f"sandbox: python -m stripe_sandbox --port {args.sandbox_port} "
@@ -115,8 +129,11 @@ def write_procfile(env: dict, args) -> Path:
 
 
 def print_banner(env: dict, args) -> None:
-    stripe_line = (f"Stripe sandbox (offline, not Stripe): {env['STRIPE_API_BASE']}"
-                   if uses_sandbox(env) else "Stripe: your test account (forward webhooks with `stripe listen`)")
+    stripe_line = (
+        f"Stripe sandbox (offline, not Stripe): {env['STRIPE_API_BASE']}"
+        if uses_sandbox(env)
+        else "Stripe: your test account (forward webhooks with `stripe listen`)"
+    )
     print(
         "\n"
         f"  Billing portal running: http://127.0.0.1:{args.port}/\n"

@@ -1,4 +1,5 @@
 """Polling for a condition instead of sleeping a fixed time."""
+
 from __future__ import annotations
 
 import time

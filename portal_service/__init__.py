@@ -1,14 +1,15 @@
 """The web process: Stripe webhooks in, signed-in users' billing pages and API."""
+
 from __future__ import annotations
 
 import stripe
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared.infra.db import database, init_database
 from shared.accounts.login_throttle import LoginThrottle
-from shared.infra.logs import configure_logging
 from shared.billing.plans import PlanCatalog
+from shared.infra.db import database, init_database
+from shared.infra.logs import configure_logging
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
 from shared.infra.stripe_client import build_stripe_client

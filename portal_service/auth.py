@@ -5,6 +5,7 @@ is flask-login's user id: logout ends it, and a copy of the cookie is refused
 afterwards. While Redis, which holds the records, does not answer, signed-in
 pages answer 503 (they cannot tell a live session from an ended one).
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,8 @@ from portal_service.errors import error_response, wants_json
 from portal_service.extensions import login_manager
 from shared.accounts import user_sessions
 from shared.accounts.login_throttle import wait_words
-from shared.infra.models import User
 from shared.accounts.users import AccountError, authenticate, create_user
+from shared.infra.models import User
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("portal.auth")

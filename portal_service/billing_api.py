@@ -2,6 +2,7 @@
 
 POSTs answer ``{"url": ...}`` to JSON callers and a 303 redirect to form posts.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,6 +31,7 @@ def status():
 def csrf_after_login(view):
     """CSRF-check after the login check, so a signed-out caller hears 'Login required'
     (and a browser goes to the sign-in page) rather than a token error."""
+
     @functools.wraps(view)
     def checked(*args, **kwargs):
         csrf.protect()
@@ -77,8 +79,13 @@ def _open(what: str, make_url):
     except BillingRefusal as exc:
         return error_response(400, str(exc))
     except stripe.StripeError as exc:
-        log.error("stripe refused to open %s for user %s: %s (%s)", what, current_user.id,
-                  type(exc).__name__, getattr(exc, "code", None) or exc.http_status)
+        log.error(
+            "stripe refused to open %s for user %s: %s (%s)",
+            what,
+            current_user.id,
+            type(exc).__name__,
+            getattr(exc, "code", None) or exc.http_status,
+        )
         return error_response(502, f"Stripe could not open the {what} just now. Please try again.")
     if wants_json():
         return jsonify(url=url)

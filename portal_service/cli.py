@@ -1,4 +1,5 @@
 """Operator commands: ``flask --app portal_service ...`` or the ``portal-service`` script."""
+
 from __future__ import annotations
 
 import click

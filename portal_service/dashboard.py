@@ -1,4 +1,5 @@
 """/dashboard/billing: the signed-in user's plan, status and billing buttons."""
+
 from __future__ import annotations
 
 import logging
@@ -10,11 +11,11 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from portal_service.errors import error_response
-from shared.infra.parsing import plain_int
-from shared.sync import return_sync
 from shared.billing.summary import billing_summary
 from shared.infra.errors import CustomerOfAnotherUser
 from shared.infra.models import User
+from shared.infra.parsing import plain_int
+from shared.sync import return_sync
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger("portal.dashboard")
@@ -36,8 +37,11 @@ def billing():
         return error_response(403, "This checkout session does not belong to your account")
     except CustomerOfAnotherUser as exc:
         log.error("checkout return not linked: %s", exc)
-        return error_response(409, "Your payment went through, but its Stripe customer is already linked to "
-                                   "another account, so it was not added to this one. Please contact support.")
+        return error_response(
+            409,
+            "Your payment went through, but its Stripe customer is already linked to "
+            "another account, so it was not added to this one. Please contact support.",
+        )
     except stripe.StripeError as exc:
         log.error("could not read user %s's billing from Stripe on return: %s", user.id, type(exc).__name__)
         settled, sync_failed = True, True
@@ -46,9 +50,13 @@ def billing():
     summary = billing_summary(user, current_app.extensions["plans"], settings.past_due_grace_days)
     tries = _tries()
     refresh = not settled and tries < MAX_SETTLE_TRIES
-    return render_template("billing.html", summary=summary, sync_failed=sync_failed,
-                           refresh_url=_refresh_url(tries + 1) if refresh else None,
-                           refresh_seconds=SETTLE_SECONDS)
+    return render_template(
+        "billing.html",
+        summary=summary,
+        sync_failed=sync_failed,
+        refresh_url=_refresh_url(tries + 1) if refresh else None,
+        refresh_seconds=SETTLE_SECONDS,
+    )
 
 
 def _sync_on_return(user: User) -> bool:

@@ -1,4 +1,5 @@
 """One error handler: JSON to API callers, HTML to browsers."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Extension instances, bound to the app in create_app."""
+
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 

@@ -1,4 +1,5 @@
 """Probes and metrics for the platform: /healthz, /readyz, /metrics."""
+
 from __future__ import annotations
 
 import re
@@ -36,5 +37,8 @@ def scrape():
     if not metrics.may_scrape(token, request.headers.get("Authorization"), request.remote_addr):
         headers = {"WWW-Authenticate": "Bearer"} if token else {}
         return {"error": "Metrics need a bearer token" if token else "Metrics only from this machine"}, 403, headers
-    return Response(metrics.exposition(current_app.extensions["redis"], SYNC_GAUGES), mimetype=None,
-                    content_type=metrics.CONTENT_TYPE)
+    return Response(
+        metrics.exposition(current_app.extensions["redis"], SYNC_GAUGES),
+        mimetype=None,
+        content_type=metrics.CONTENT_TYPE,
+    )

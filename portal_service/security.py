@@ -5,6 +5,7 @@ is a second, cheaper wall for browsers that send Fetch Metadata. Stripe's
 webhooks come from no browser and send no Sec-Fetch-Site, so they pass (their
 signature guards them; they are answered before Flask and get no headers here).
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,6 +5,7 @@ need several secrets (rotation), a window on both sides of now (the library
 only rejects old timestamps, and only when given a tolerance), and a reason
 per refusal for the response and the metrics.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@ errors' handler for Flask) and the thread goes back to the pool. A client that
 sends anything within the time keeps going, as with nginx's
 client_body_timeout; a buffering proxy in front takes even those off gunicorn.
 """
+
 from __future__ import annotations
 
 

@@ -9,6 +9,7 @@ CPU as the verification and the Redis round trip together
 The answer is 2xx only once Redis has acknowledged the delivery; if Redis is
 down or slow we answer 503 so that Stripe delivers it again later.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,13 +18,13 @@ import time
 import orjson
 import redis
 
-from shared.infra.parsing import plain_int
 from portal_service.signature import SignatureError, verify
+from shared.infra.logs import log_fields
+from shared.infra.parsing import plain_int
+from shared.infra.settings import Settings
 from shared.ops import metrics
 from shared.sync import inbox
 from shared.sync.event_shape import UnfitEvent, check_event
-from shared.infra.logs import log_fields
-from shared.infra.settings import Settings
 
 PATH = "/api/webhooks/stripe"
 log = logging.getLogger("portal.webhooks")
@@ -94,8 +95,11 @@ class WebhookIngest:
             return self.app(environ, start_response)
         status, payload, headers = self.answer(environ)
         body = orjson.dumps(payload)
-        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store")]
+        headers += [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ]
         start_response(status, headers)
         return [body]
 
@@ -114,8 +118,13 @@ class WebhookIngest:
     def accept(self, environ) -> tuple[str, str, bytes]:
         body = read_body(environ, self.settings.webhook_max_bytes)
         try:
-            verify(body, environ.get("HTTP_STRIPE_SIGNATURE"), self.settings.stripe_webhook_secrets,
-                   self.settings.webhook_tolerance_seconds, time.time())
+            verify(
+                body,
+                environ.get("HTTP_STRIPE_SIGNATURE"),
+                self.settings.stripe_webhook_secrets,
+                self.settings.webhook_tolerance_seconds,
+                time.time(),
+            )
             event_id, event_type = parse_event(body)
         except SignatureError as exc:
             raise Refused(exc.reason, exc.message) from None

@@ -17,30 +17,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m stripe_sandbox",
         description="Offline Stripe sandbox for development and tests: a stateful "
-                    "stand-in for Stripe's API, hosted Checkout and Customer Portal "
-                    "pages, and signed webhooks. Not Stripe.")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind; loopback only (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=12111,
-                        help="port to listen on, 0 for any free port (default 12111)")
-    parser.add_argument("--webhook-url", action="append", default=[], metavar="URL",
-                        help="send signed webhook events here (repeatable)")
-    parser.add_argument("--webhook-secret", metavar="whsec_...",
-                        help="signing secret for --webhook-url endpoints "
-                             "(default: a random one, printed on stderr)")
-    parser.add_argument("--plans", metavar="FILE",
-                        help="TOML file of [[plans]] to seed (default: the bundled "
-                             "basic and pro plans)")
-    parser.add_argument("--retry-delays", metavar="S,S,...", type=_delays,
-                        default=DEFAULT_RETRY_DELAYS,
-                        help="seconds before each retry of a failed delivery, one retry "
-                             "per value (default 1,2,4,8,16,32,60,60,60,60)")
-    parser.epilog = ("Open the printed URL in a browser for a home page; test controls "
-                     "live under /_sandbox (see stripe_sandbox/README.md).")
+        "stand-in for Stripe's API, hosted Checkout and Customer Portal "
+        "pages, and signed webhooks. Not Stripe.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind; loopback only (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=12111, help="port to listen on, 0 for any free port (default 12111)"
+    )
+    parser.add_argument(
+        "--webhook-url", action="append", default=[], metavar="URL", help="send signed webhook events here (repeatable)"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        metavar="whsec_...",
+        help="signing secret for --webhook-url endpoints (default: a random one, printed on stderr)",
+    )
+    parser.add_argument(
+        "--plans", metavar="FILE", help="TOML file of [[plans]] to seed (default: the bundled basic and pro plans)"
+    )
+    parser.add_argument(
+        "--retry-delays",
+        metavar="S,S,...",
+        type=_delays,
+        default=DEFAULT_RETRY_DELAYS,
+        help="seconds before each retry of a failed delivery, one retry per value (default 1,2,4,8,16,32,60,60,60,60)",
+    )
+    parser.epilog = (
+        "Open the printed URL in a browser for a home page; test controls "
+        "live under /_sandbox (see stripe_sandbox/README.md)."
+    )
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
-        parser.error(f"--host {args.host} refused: the sandbox only binds loopback "
-                     "addresses (127.0.0.1, ::1, localhost)")
+        parser.error(
+            f"--host {args.host} refused: the sandbox only binds loopback addresses (127.0.0.1, ::1, localhost)"
+        )
     if args.webhook_secret and not args.webhook_secret.startswith("whsec_"):
         parser.error("--webhook-secret must start with whsec_")
     return args
@@ -79,8 +89,7 @@ def main(argv=None) -> int:
     try:
         server = make_server(args.host, args.port, create_app(sandbox), threaded=True)
     except OSError as error:
-        print(f"stripe_sandbox: cannot listen on {args.host}:{args.port}: {error}",
-              file=sys.stderr)
+        print(f"stripe_sandbox: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         sandbox.stop()
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -99,6 +108,7 @@ def _stop_on_signals(server) -> None:
     # shutdown() blocks until serve_forever returns, so call it off the main thread.
     def stop(_signum, _frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 

@@ -12,8 +12,11 @@ __all__ = ["bp"]
 
 
 # -- customers ------------------------------------------------------------------
-CUSTOMER_EXPAND = ("invoice_settings.default_payment_method", "subscriptions",
-                   "subscriptions.data.items.data.price.product")
+CUSTOMER_EXPAND = (
+    "invoice_settings.default_payment_method",
+    "subscriptions",
+    "subscriptions.data.items.data.price.product",
+)
 CUSTOMER_FIELDS = {"email": Str(), "name": Str(), "metadata": Map(), "expand": EXPAND}
 
 
@@ -28,8 +31,9 @@ def retrieve_customer(store, p, cid):
     return one(store, store.get("customers", cid), p, CUSTOMER_EXPAND, _customer_virtual(store))
 
 
-@route("/customers/<cid>", "POST", {
-    **CUSTOMER_FIELDS, "invoice_settings": Obj(fields={"default_payment_method": Str()})})
+@route(
+    "/customers/<cid>", "POST", {**CUSTOMER_FIELDS, "invoice_settings": Obj(fields={"default_payment_method": Str()})}
+)
 def update_customer(store, p, cid):
     cust = customers.update(store, store.get("customers", cid), p)
     return one(store, cust, p, CUSTOMER_EXPAND, _customer_virtual(store))
@@ -63,8 +67,11 @@ def retrieve_product(store, p, pid):
 
 @route("/products", "GET", {**PAGING, "active": Bool(), "ids": Arr()})
 def list_products(store, p):
-    found = [o for o in store.all("products")
-             if p.get("active") in (None, o["active"]) and o["id"] in p.get("ids", [o["id"]])]
+    found = [
+        o
+        for o in store.all("products")
+        if p.get("active") in (None, o["active"]) and o["id"] in p.get("ids", [o["id"]])
+    ]
     return page(store, found, p, "/v1/products")
 
 
@@ -73,47 +80,71 @@ def retrieve_price(store, p, pid):
     return one(store, store.get("prices", pid), p, ("product",))
 
 
-@route("/prices", "GET", {**PAGING, "active": Bool(), "product": Str(),
-                          "lookup_keys": Arr(), "type": Str(enum=("one_time", "recurring"))})
+@route(
+    "/prices",
+    "GET",
+    {**PAGING, "active": Bool(), "product": Str(), "lookup_keys": Arr(), "type": Str(enum=("one_time", "recurring"))},
+)
 def list_prices(store, p):
     def wanted(o):
-        return (p.get("active") in (None, o["active"])
-                and p.get("product") in (None, o["product"])
-                and p.get("type") in (None, o["type"])
-                and ("lookup_keys" not in p or o["lookup_key"] in p["lookup_keys"]))
-    return page(store, [o for o in store.all("prices") if wanted(o)], p, "/v1/prices",
-                 ("data.product",))
+        return (
+            p.get("active") in (None, o["active"])
+            and p.get("product") in (None, o["product"])
+            and p.get("type") in (None, o["type"])
+            and ("lookup_keys" not in p or o["lookup_key"] in p["lookup_keys"])
+        )
+
+    return page(store, [o for o in store.all("prices") if wanted(o)], p, "/v1/prices", ("data.product",))
 
 
 # -- checkout -------------------------------------------------------------------
 CHECKOUT_FIELDS = {
     "mode": Str(required=True, enum=("subscription",)),
-    "line_items": Arr(required=True, item=Obj(fields={"price": Str(required=True),
-                                                      "quantity": Int(minimum=1)})),
-    "success_url": Str(required=True), "cancel_url": Str(),
-    "client_reference_id": Str(), "customer": Str(), "customer_email": Str(),
-    "subscription_data": Obj(fields={"trial_period_days": Int(minimum=1, maximum=730),
-                                     "metadata": Map()}),
-    "metadata": Map(), "allow_promotion_codes": Bool(), "locale": Str(),
+    "line_items": Arr(required=True, item=Obj(fields={"price": Str(required=True), "quantity": Int(minimum=1)})),
+    "success_url": Str(required=True),
+    "cancel_url": Str(),
+    "client_reference_id": Str(),
+    "customer": Str(),
+    "customer_email": Str(),
+    "subscription_data": Obj(fields={"trial_period_days": Int(minimum=1, maximum=730), "metadata": Map()}),
+    "metadata": Map(),
+    "allow_promotion_codes": Bool(),
+    "locale": Str(),
     "expand": EXPAND,
 }
-CHECKOUT_EXPAND = ("subscription", "customer", "line_items", "line_items.data.price.product",
-                   "subscription.items.data.price.product", "subscription.latest_invoice",
-                   "subscription.default_payment_method")
+CHECKOUT_EXPAND = (
+    "subscription",
+    "customer",
+    "line_items",
+    "line_items.data.price.product",
+    "subscription.items.data.price.product",
+    "subscription.latest_invoice",
+    "subscription.default_payment_method",
+)
 
 
 @route("/checkout/sessions", "POST", CHECKOUT_FIELDS)
 def create_checkout_session(store, p):
     session = checkout.create(store, p)
-    return one(store, checkout.public(session), p, CHECKOUT_EXPAND,
-               {"line_items": lambda _: checkout.line_items(store, session)})
+    return one(
+        store,
+        checkout.public(session),
+        p,
+        CHECKOUT_EXPAND,
+        {"line_items": lambda _: checkout.line_items(store, session)},
+    )
 
 
 @route("/checkout/sessions/<sid>", "GET", {"expand": EXPAND})
 def retrieve_checkout_session(store, p, sid):
     session = store.get("checkout_sessions", sid)
-    return one(store, checkout.public(session), p, CHECKOUT_EXPAND,
-               {"line_items": lambda _: checkout.line_items(store, session)})
+    return one(
+        store,
+        checkout.public(session),
+        p,
+        CHECKOUT_EXPAND,
+        {"line_items": lambda _: checkout.line_items(store, session)},
+    )
 
 
 # -- events ---------------------------------------------------------------------
@@ -122,8 +153,7 @@ def retrieve_event(store, p, eid):
     return store.event_view(store.get("events", eid))
 
 
-@route("/events", "GET", {**PAGING, "type": Str(), "types": Arr(), "created": Range(),
-                          "delivery_success": Bool()})
+@route("/events", "GET", {**PAGING, "type": Str(), "types": Arr(), "created": Range(), "delivery_success": Bool()})
 def list_events(store, p):
     found = [e for e in store.all("events") if _event_matches(store, e, p)]
     return store.page(found, p, "/v1/events", view=store.event_view)
@@ -134,8 +164,7 @@ def _event_matches(store, event: dict, p: dict) -> bool:
         return False
     if "types" in p and event["type"] not in p["types"]:
         return False
-    if "delivery_success" in p and (
-            store.dispatcher.delivery_success(event["id"]) != p["delivery_success"]):
+    if "delivery_success" in p and (store.dispatcher.delivery_success(event["id"]) != p["delivery_success"]):
         return False
     return _in_range(event["created"], p.get("created") or {})
 
@@ -148,8 +177,10 @@ def _type_matches(actual: str, pattern: str) -> bool:
 
 
 def _in_range(value: int, bounds: dict) -> bool:
-    checks = {"gt": value > bounds.get("gt", value - 1),
-              "gte": value >= bounds.get("gte", value),
-              "lt": value < bounds.get("lt", value + 1),
-              "lte": value <= bounds.get("lte", value)}
+    checks = {
+        "gt": value > bounds.get("gt", value - 1),
+        "gte": value >= bounds.get("gte", value),
+        "lt": value < bounds.get("lt", value + 1),
+        "lte": value <= bounds.get("lte", value),
+    }
     return all(checks.values())

@@ -13,9 +13,11 @@ from .store import Store, check_expand, current_request
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
-NO_KEY = ("You did not provide an API key. You need to provide your API key in the "
-          "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
-          "YOUR_SECRET_KEY').")
+NO_KEY = (
+    "You did not provide an API key. You need to provide your API key in the "
+    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+    "YOUR_SECRET_KEY')."
+)
 
 
 def sandbox():
@@ -28,22 +30,24 @@ def store():
 
 def json_response(body: dict, status: int = 200) -> Response:
     # Compact JSON keeps the C encoder: indenting is several times slower.
-    response = Response(json.dumps(body, separators=(",", ":")), status=status,
-                        mimetype="application/json")
+    response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
     response.headers["Request-Id"] = g.get("request_id", "")
     return response
 
 
 def route(rule: str, method: str, fields: dict):
     """Register ``view(store, params, **url_args)``; its dict becomes JSON."""
+
     def register(view):
         @functools.wraps(view)
         def handler(**url_args):
             params = check(_decoded_params(), fields)
             with sandbox().lock:
                 return json_response(view(store(), params, **url_args))
+
         bp.add_url_rule(rule, view.__name__, handler, methods=[method])
         return view
+
     return register
 
 
@@ -67,14 +71,15 @@ def authenticate():
     if not key.startswith("sk_test_"):
         raise ApiError(f"Invalid API Key provided: {_redacted(key)}", status=401)
     g.context_token = current_request.set(
-        {"id": g.request_id, "idempotency_key": request.headers.get("Idempotency-Key")})
+        {"id": g.request_id, "idempotency_key": request.headers.get("Idempotency-Key")}
+    )
     return _replay_if_idempotent()
 
 
 def _api_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return header[len("Bearer "):].strip()
+        return header[len("Bearer ") :].strip()
     if request.authorization and request.authorization.username:
         return request.authorization.username  # curl -u sk_test_...:
     return None
@@ -118,7 +123,9 @@ def _replay_if_idempotent():
         raise ApiError(
             "Keys for idempotent requests can only be used with the same parameters "
             f"they were first used with. Try using a key other than '{key}' if you "
-            "meant to execute a different request.", type="idempotency_error")
+            "meant to execute a different request.",
+            type="idempotency_error",
+        )
     response = json_response(json.loads(body), status)
     response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -130,8 +137,7 @@ def remember_for_replay(response: Response) -> Response:
     # Stripe does not save 5xx results: the request may be retried as new.
     if key and response.status_code < 500:
         with sandbox().lock:
-            store().remember_reply(key, (g.fingerprint, response.status_code,
-                                         response.get_data(as_text=True)))
+            store().remember_reply(key, (g.fingerprint, response.status_code, response.get_data(as_text=True)))
     return response
 
 
@@ -154,5 +160,4 @@ def one(store: Store, obj: dict, params: dict, allowed=(), virtual=None) -> dict
 
 def page(store: Store, items: list[dict], params: dict, url: str, allowed=()) -> dict:
     paths = check_expand(params.get("expand", []), allowed)
-    return store.page(items, params, url, view=lambda o: store.expand(o, [
-        p.removeprefix("data.") for p in paths]))
+    return store.page(items, params, url, view=lambda o: store.expand(o, [p.removeprefix("data.") for p in paths]))

@@ -26,15 +26,20 @@ def _new_invoice(store: Store, sub: dict, reason: str, at: int) -> dict:
     return store.add("invoices", inv)
 
 
-def _add_line(inv: dict, sub: dict, item: dict, amount: int, period: tuple[int, int],
-              proration: bool = False) -> None:
+def _add_line(inv: dict, sub: dict, item: dict, amount: int, period: tuple[int, int], proration: bool = False) -> None:
     line = objects.invoice_line(inv["id"], sub, item, amount, *period, proration)
     inv["lines"]["data"].append(line)
     inv["period_start"], inv["period_end"] = period
     total = sum(line["amount"] for line in inv["lines"]["data"])
     due = max(total, 0)
-    inv.update(subtotal=total, subtotal_excluding_tax=total, total=total,
-               total_excluding_tax=total, amount_due=due, amount_remaining=due)
+    inv.update(
+        subtotal=total,
+        subtotal_excluding_tax=total,
+        total=total,
+        total_excluding_tax=total,
+        amount_due=due,
+        amount_remaining=due,
+    )
 
 
 def _finalize(store: Store, inv: dict, at: int) -> None:
@@ -46,9 +51,14 @@ def _finalize(store: Store, inv: dict, at: int) -> None:
 
 
 def _pay(store: Store, inv: dict, at: int) -> None:
-    inv.update(status="paid", amount_paid=inv["amount_due"], amount_remaining=0,
-               attempted=True, attempt_count=inv["attempt_count"] + 1,
-               next_payment_attempt=None)
+    inv.update(
+        status="paid",
+        amount_paid=inv["amount_due"],
+        amount_remaining=0,
+        attempted=True,
+        attempt_count=inv["attempt_count"] + 1,
+        next_payment_attempt=None,
+    )
     inv["status_transitions"]["paid_at"] = at
     store.emit("invoice.paid", inv, at=at)
     store.emit("invoice.payment_succeeded", inv, at=at)
@@ -74,9 +84,15 @@ def _in_trial(sub: dict, at: int) -> bool:
 
 
 # -- creating --------------------------------------------------------------
-def start(store: Store, customer_id: str, lines: list[tuple[dict, int]], at: int,
-          trial_days: int | None = None, metadata: dict | None = None,
-          payment_method: str | None = None) -> dict:
+def start(
+    store: Store,
+    customer_id: str,
+    lines: list[tuple[dict, int]],
+    at: int,
+    trial_days: int | None = None,
+    metadata: dict | None = None,
+    payment_method: str | None = None,
+) -> dict:
     """Create, bill and activate a subscription, as a paid Checkout does."""
     sub = objects.subscription(ids.new_id("sub"), customer_id, at, metadata or {})
     sub["default_payment_method"] = payment_method
@@ -97,9 +113,14 @@ def start(store: Store, customer_id: str, lines: list[tuple[dict, int]], at: int
 
 
 # -- changing --------------------------------------------------------------
-def update(store: Store, sub: dict, at: int, changes: dict | None = None,
-           swaps: list[tuple[str, dict, int | None]] = (),
-           proration_behavior: str = "create_prorations") -> dict:
+def update(
+    store: Store,
+    sub: dict,
+    at: int,
+    changes: dict | None = None,
+    swaps: list[tuple[str, dict, int | None]] = (),
+    proration_behavior: str = "create_prorations",
+) -> dict:
     """Apply field changes and price swaps as one ``customer.subscription.updated``.
 
     ``swaps`` holds ``(item id, new price, new quantity or None)``; with
@@ -165,22 +186,25 @@ def _refuse_if_ended(sub: dict) -> None:
         )
 
 
-def cancel_changes(sub: dict, at: int, cancel_at: int | None = None,
-                   feedback: str | None = None, comment: str | None = None) -> dict:
+def cancel_changes(
+    sub: dict, at: int, cancel_at: int | None = None, feedback: str | None = None, comment: str | None = None
+) -> dict:
     """Fields for a cancellation at period end (or at ``cancel_at``)."""
     period_end = min(i["current_period_end"] for i in sub["items"]["data"])
     target = period_end if cancel_at is None else cancel_at
     return {
-        "cancel_at_period_end": target == period_end, "cancel_at": target,
+        "cancel_at_period_end": target == period_end,
+        "cancel_at": target,
         "canceled_at": at,
-        "cancellation_details": {"comment": comment, "feedback": feedback,
-                                 "reason": "cancellation_requested"},
+        "cancellation_details": {"comment": comment, "feedback": feedback, "reason": "cancellation_requested"},
     }
 
 
 def uncancel_changes() -> dict:
     return {
-        "cancel_at_period_end": False, "cancel_at": None, "canceled_at": None,
+        "cancel_at_period_end": False,
+        "cancel_at": None,
+        "canceled_at": None,
         "cancellation_details": {"comment": None, "feedback": None, "reason": None},
     }
 
@@ -193,8 +217,7 @@ def undo_cancel(store: Store, sub: dict, at: int) -> dict:
     return update(store, sub, at, uncancel_changes())
 
 
-def cancel_now(store: Store, sub: dict, at: int, feedback: str | None = None,
-               comment: str | None = None) -> dict:
+def cancel_now(store: Store, sub: dict, at: int, feedback: str | None = None, comment: str | None = None) -> dict:
     if sub["status"] == "canceled":
         raise invalid(f"This subscription has already been canceled: {sub['id']}")
     details = {"comment": comment, "feedback": feedback, "reason": "cancellation_requested"}
@@ -205,8 +228,9 @@ def cancel_now(store: Store, sub: dict, at: int, feedback: str | None = None,
 
 def _end(sub: dict, at: int, canceled_at: int, details: dict) -> None:
     # Item periods stay as they were, as Stripe leaves them on a canceled subscription.
-    sub.update(status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or canceled_at,
-               cancellation_details=details)
+    sub.update(
+        status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or canceled_at, cancellation_details=details
+    )
 
 
 # -- payments failing and recovering --------------------------------------
@@ -260,8 +284,7 @@ def cross_boundary(store: Store, sub: dict, at: int) -> None:
     if _trial_notice_due(store, sub) and at < sub["trial_end"]:
         store.trial_notices.add(sub["id"])
         # A trial shorter than the notice period is warned about right away.
-        store.emit("customer.subscription.trial_will_end", sub,
-                   at=max(at, sub["trial_start"] or at))
+        store.emit("customer.subscription.trial_will_end", sub, at=max(at, sub["trial_start"] or at))
         return
     if sub["cancel_at"] is not None and sub["cancel_at"] <= at:
         _end(sub, at, at, sub["cancellation_details"])

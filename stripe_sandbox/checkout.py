@@ -7,15 +7,14 @@ from .store import Store
 
 def create(store: Store, params: dict) -> dict:
     if params.get("customer") and params.get("customer_email"):
-        raise ApiError("You may only specify one of these parameters: customer, customer_email.",
-                       param="customer_email")
+        raise ApiError(
+            "You may only specify one of these parameters: customer, customer_email.", param="customer_email"
+        )
     if params.get("customer"):
         store.get("customers", params["customer"], param="customer")
     _check_line_items(store, params["line_items"])
-    session = objects.checkout_session(
-        store.clock.now(), params, lambda sid: store.url(f"/c/pay/{sid}"))
-    session["line_items_params"] = [
-        {**item, "id": ids.new_id("li")} for item in params["line_items"]]
+    session = objects.checkout_session(store.clock.now(), params, lambda sid: store.url(f"/c/pay/{sid}"))
+    session["line_items_params"] = [{**item, "id": ids.new_id("li")} for item in params["line_items"]]
     session["subscription_data"] = params.get("subscription_data") or {}
     _set_amounts(store, session)
     return store.add("checkout_sessions", session)
@@ -30,8 +29,9 @@ def _check_line_items(store: Store, items: list[dict]) -> None:
             raise ApiError(f"Missing required param: {param}.", param=param)
         price = store.get("prices", item["price"], param=param)
         if price["type"] != "recurring":
-            raise ApiError("You must provide at least one recurring price in "
-                           "`subscription` mode when using prices.", param=param)
+            raise ApiError(
+                "You must provide at least one recurring price in `subscription` mode when using prices.", param=param
+            )
 
 
 def _set_amounts(store: Store, session: dict) -> None:
@@ -41,8 +41,7 @@ def _set_amounts(store: Store, session: dict) -> None:
 
 
 def lines(store: Store, session: dict) -> list[tuple[dict, int]]:
-    return [(store.get("prices", item["price"]), item.get("quantity", 1))
-            for item in session["line_items_params"]]
+    return [(store.get("prices", item["price"]), item.get("quantity", 1)) for item in session["line_items_params"]]
 
 
 def line_items(store: Store, session: dict) -> dict:
@@ -52,20 +51,26 @@ def line_items(store: Store, session: dict) -> dict:
         price = store.get("prices", item["price"])
         quantity = item.get("quantity", 1)
         amount = price["unit_amount"] * quantity
-        data.append({
-            "id": item["id"], "object": "item", "amount_discount": 0,
-            "amount_subtotal": amount, "amount_tax": 0, "amount_total": amount,
-            "currency": price["currency"],
-            "description": store.get("products", price["product"])["name"],
-            "price": dict(price), "quantity": quantity,
-        })
+        data.append(
+            {
+                "id": item["id"],
+                "object": "item",
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": price["currency"],
+                "description": store.get("products", price["product"])["name"],
+                "price": dict(price),
+                "quantity": quantity,
+            }
+        )
     return objects.list_object(data, f"/v1/checkout/sessions/{session['id']}/line_items")
 
 
 def public(session: dict) -> dict:
     """The session as the API shows it, without sandbox bookkeeping."""
-    return {k: v for k, v in session.items()
-            if k not in ("line_items_params", "subscription_data")}
+    return {k: v for k, v in session.items() if k not in ("line_items_params", "subscription_data")}
 
 
 def pay(store: Store, session: dict, email: str | None, card: str) -> dict:
@@ -79,9 +84,15 @@ def pay(store: Store, session: dict, email: str | None, card: str) -> dict:
     cust = _customer_for(store, session, email)
     pm = customers.attach_card(store, cust, card)
     data = session["subscription_data"]
-    sub = billing.start(store, cust["id"], lines(store, session), store.clock.now(),
-                        trial_days=data.get("trial_period_days"),
-                        metadata=data.get("metadata"), payment_method=pm["id"])
+    sub = billing.start(
+        store,
+        cust["id"],
+        lines(store, session),
+        store.clock.now(),
+        trial_days=data.get("trial_period_days"),
+        metadata=data.get("metadata"),
+        payment_method=pm["id"],
+    )
     _complete(store, session, cust, sub)
     return session
 
@@ -97,11 +108,14 @@ def _customer_for(store: Store, session: dict, email: str | None) -> dict:
 def _complete(store: Store, session: dict, cust: dict, sub: dict) -> None:
     # A trial charges nothing today, which Stripe reports as no_payment_required.
     paid = "no_payment_required" if sub["status"] == "trialing" else "paid"
-    session.update(status="complete", payment_status=paid, subscription=sub["id"],
-                   invoice=None, url=None)
+    session.update(status="complete", payment_status=paid, subscription=sub["id"], invoice=None, url=None)
     session["customer_details"] = {
-        "address": None, "email": cust["email"], "name": cust["name"],
-        "phone": None, "tax_exempt": "none", "tax_ids": [],
+        "address": None,
+        "email": cust["email"],
+        "name": cust["name"],
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
     }
     store.emit("checkout.session.completed", public(session))
 

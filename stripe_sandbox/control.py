@@ -32,9 +32,15 @@ def summary():
     sandbox = _sandbox()
     with sandbox.lock:
         counts = {name: len(items) for name, items in sandbox.store.collections.items()}
-    return jsonify({"now": sandbox.clock.now(), "clock_offset": sandbox.clock.offset,
-                    "objects": counts, "delivery": sandbox.dispatcher.counts(),
-                    "prices": {p["lookup_key"]: p["id"] for p in sandbox.store.all("prices")}})
+    return jsonify(
+        {
+            "now": sandbox.clock.now(),
+            "clock_offset": sandbox.clock.offset,
+            "objects": counts,
+            "delivery": sandbox.dispatcher.counts(),
+            "prices": {p["lookup_key"]: p["id"] for p in sandbox.store.all("prices")},
+        }
+    )
 
 
 @bp.post("/reset")
@@ -53,10 +59,9 @@ def clock():
 def advance_clock():
     seconds = _body().get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-        raise ValueError("give a whole, non-negative number of seconds: {\"seconds\": N}")
+        raise ValueError('give a whole, non-negative number of seconds: {"seconds": N}')
     events = _sandbox().advance_clock(seconds)
-    return jsonify({"now": _sandbox().clock.now(),
-                    "events": [{"id": e["id"], "type": e["type"]} for e in events]})
+    return jsonify({"now": _sandbox().clock.now(), "events": [{"id": e["id"], "type": e["type"]} for e in events]})
 
 
 @bp.post("/subscriptions")
@@ -65,8 +70,11 @@ def create_subscription():
     if not body.get("customer_email") or not body.get("price"):
         raise ValueError("customer_email and price (lookup key or price id) are required")
     created = _sandbox().create_subscription(
-        body["customer_email"], body["price"], trial_days=body.get("trial_days"),
-        client_reference_id=body.get("client_reference_id"))
+        body["customer_email"],
+        body["price"],
+        trial_days=body.get("trial_days"),
+        client_reference_id=body.get("client_reference_id"),
+    )
     return jsonify(created)
 
 
@@ -93,8 +101,7 @@ def list_webhook_endpoints():
 
 @bp.delete("/webhook_endpoints/<endpoint_id>")
 def remove_webhook_endpoint(endpoint_id):
-    return jsonify({"id": endpoint_id,
-                    "deleted": _sandbox().dispatcher.remove_endpoint(endpoint_id)})
+    return jsonify({"id": endpoint_id, "deleted": _sandbox().dispatcher.remove_endpoint(endpoint_id)})
 
 
 @bp.get("/delivery")
@@ -131,19 +138,30 @@ def wait_for_deliveries():
 
 def _delivery_state() -> dict:
     dispatcher = _sandbox().dispatcher
-    return {"faults": vars(dispatcher.faults), "retry_delays": dispatcher.retry_delays,
-            "limits": {"duplicate": delivery.MAX_DUPLICATE,
-                       "delay_seconds": delivery.MAX_DELAY_SECONDS,
-                       "fail_next": delivery.MAX_FAIL_NEXT},
-            **dispatcher.counts()}
+    return {
+        "faults": vars(dispatcher.faults),
+        "retry_delays": dispatcher.retry_delays,
+        "limits": {
+            "duplicate": delivery.MAX_DUPLICATE,
+            "delay_seconds": delivery.MAX_DELAY_SECONDS,
+            "fail_next": delivery.MAX_FAIL_NEXT,
+        },
+        **dispatcher.counts(),
+    }
 
 
 @bp.get("/events")
 def list_events():
     sandbox = _sandbox()
     wanted = request.args.get("type")
-    events = [{"id": e["id"], "type": e["type"], "created": e["created"],
-               "object_id": e["data"]["object"].get("id"),
-               **sandbox.dispatcher.status(e["id"])}
-              for e in sandbox.events(wanted)]
+    events = [
+        {
+            "id": e["id"],
+            "type": e["type"],
+            "created": e["created"],
+            "object_id": e["data"]["object"].get("id"),
+            **sandbox.dispatcher.status(e["id"]),
+        }
+        for e in sandbox.events(wanted)
+    ]
     return jsonify({"data": events})

@@ -49,7 +49,9 @@ def _own_payment_method(store: Store, cust: dict, pm_id: str) -> str | None:
     if pm["customer"] != cust["id"]:
         raise ApiError(
             f"The customer does not have a payment method with the ID {pm_id}. "
-            "The payment method must be attached to the customer.", param=param)
+            "The payment method must be attached to the customer.",
+            param=param,
+        )
     return pm_id
 
 
@@ -66,8 +68,7 @@ def delete(store: Store, cust: dict) -> dict:
 
 def live_subscriptions(store: Store, cust: dict) -> dict:
     """The list ``expand[]=subscriptions`` adds to a customer (canceled left out)."""
-    subs = [s for s in store.all("subscriptions")
-            if s["customer"] == cust["id"] and s["status"] != "canceled"]
+    subs = [s for s in store.all("subscriptions") if s["customer"] == cust["id"] and s["status"] != "canceled"]
     return objects.list_object(subs, f"/v1/customers/{cust['id']}/subscriptions")
 
 

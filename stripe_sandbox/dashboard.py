@@ -19,22 +19,29 @@ def home():
     with store.lock:
         subscriptions = store.all("subscriptions")
         return render_template(
-            "dashboard.html", base_url=store.base_url, now=sandbox.clock.now(),
-            offset=sandbox.clock.offset, prices=store.all("prices")[::-1],
-            products=store.collections["products"], customers=store.all("customers"),
+            "dashboard.html",
+            base_url=store.base_url,
+            now=sandbox.clock.now(),
+            offset=sandbox.clock.offset,
+            prices=store.all("prices")[::-1],
+            products=store.collections["products"],
+            customers=store.all("customers"),
             subscriptions_of=lambda cid: [s for s in subscriptions if s["customer"] == cid],
-            events=[(e, sandbox.dispatcher.delivery_success(e["id"]))
-                    for e in store.all("events")[:RECENT_EVENTS]],
-            endpoints=list(sandbox.dispatcher.endpoints.values()))
+            events=[(e, sandbox.dispatcher.delivery_success(e["id"])) for e in store.all("events")[:RECENT_EVENTS]],
+            endpoints=list(sandbox.dispatcher.endpoints.values()),
+        )
 
 
 @bp.post("/_sandbox/ui/checkout")
 def start_checkout():
     store = _sandbox().store
     home_url = store.url("/")
-    params = {"mode": "subscription", "success_url": home_url + "?paid={CHECKOUT_SESSION_ID}",
-              "cancel_url": home_url,
-              "line_items": [{"price": request.form["price"], "quantity": 1}]}
+    params = {
+        "mode": "subscription",
+        "success_url": home_url + "?paid={CHECKOUT_SESSION_ID}",
+        "cancel_url": home_url,
+        "line_items": [{"price": request.form["price"], "quantity": 1}],
+    }
     if request.form.get("email"):
         params["customer_email"] = request.form["email"]
     with store.lock:
@@ -46,8 +53,7 @@ def start_checkout():
 def open_portal():
     store = _sandbox().store
     with store.lock:
-        session = portal.create_session(store, {"customer": request.form["customer"],
-                                                "return_url": store.url("/")})
+        session = portal.create_session(store, {"customer": request.form["customer"], "return_url": store.url("/")})
     return redirect(session["url"], code=303)
 
 

@@ -107,8 +107,7 @@ class Dispatcher:
 
     def _enqueue(self, event_id: str, endpoint_id: str) -> None:
         self._seq += 1
-        job = _Job(time.monotonic() + self.faults.delay_seconds, self._seq,
-                   event_id, endpoint_id)
+        job = _Job(time.monotonic() + self.faults.delay_seconds, self._seq, event_id, endpoint_id)
         if self.faults.hold:
             self._held.append(job)
         else:
@@ -174,8 +173,7 @@ class Dispatcher:
 
     def counts(self) -> dict:
         with self._cond:
-            return {"queued": len(self._queue), "held": len(self._held),
-                    "in_flight": self._in_flight}
+            return {"queued": len(self._queue), "held": len(self._held), "in_flight": self._in_flight}
 
     def forget(self, event_id: str) -> None:
         with self._cond:
@@ -248,8 +246,7 @@ class Dispatcher:
     def _settle(self, job: _Job, record: _Record, result: dict, injected: bool) -> None:
         with self._cond:
             job.attempts += 1
-            record.attempts.append({"endpoint": job.endpoint_id, "at": time.time(),
-                                    "injected": injected, **result})
+            record.attempts.append({"endpoint": job.endpoint_id, "at": time.time(), "injected": injected, **result})
             if result["ok"]:
                 record.outcome[job.endpoint_id] = "succeeded"
                 return
@@ -262,7 +259,9 @@ class Dispatcher:
 
 def _send(endpoint: Endpoint, body: bytes) -> dict:
     request = urllib.request.Request(
-        endpoint.url, data=body, method="POST",
+        endpoint.url,
+        data=body,
+        method="POST",
         headers={
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": signature_header(body, endpoint.secret),

@@ -58,8 +58,7 @@ def checkout_submit(sid):
     store = _store()
     with store.lock:
         session = store.get("checkout_sessions", sid)
-        card = DECLINE_CARD if request.form.get("action") == "decline" else request.form.get(
-            "card", "")
+        card = DECLINE_CARD if request.form.get("action") == "decline" else request.form.get("card", "")
         email = (request.form.get("email") or "").strip() or None
         if not (session["customer"] or session["customer_email"] or email):
             return _render_checkout(session, "Enter your email address."), 400
@@ -79,9 +78,14 @@ def _render_checkout(session: dict, error: str | None = None):
     if session["customer"]:
         email = store.get("customers", session["customer"])["email"]
     return render_template(
-        "checkout.html", session=session, lines=checkout.lines(store, session),
-        products=_products(), email=email, error=error,
-        trial_days=session["subscription_data"].get("trial_period_days"))
+        "checkout.html",
+        session=session,
+        lines=checkout.lines(store, session),
+        products=_products(),
+        email=email,
+        error=error,
+        trial_days=session["subscription_data"].get("trial_period_days"),
+    )
 
 
 # -- customer portal ------------------------------------------------------------
@@ -93,24 +97,33 @@ def portal_page(bps):
         return _render_portal(session, home, notice=request.args.get("notice"))
 
 
-def _render_portal(session: dict, home: bool, error: str | None = None,
-                   notice: str | None = None):
+def _render_portal(session: dict, home: bool, error: str | None = None, notice: str | None = None):
     store = _store()
     cfg = store.get("portal_configurations", session["configuration"])
     cust = store.get("customers", session["customer"])
     flow = None if home else session["flow"]
     pm_id = cust["invoice_settings"]["default_payment_method"]
     return render_template(
-        "portal.html", session=session, config=cfg, customer=cust,
-        show=_sections(cfg, flow), subscriptions=_subscriptions_shown(store, cust, flow),
-        confirm=_confirmation(store, flow), products=_products(),
+        "portal.html",
+        session=session,
+        config=cfg,
+        customer=cust,
+        show=_sections(cfg, flow),
+        subscriptions=_subscriptions_shown(store, cust, flow),
+        confirm=_confirmation(store, flow),
+        products=_products(),
         prices=portal.allowed_prices(store, cfg),
-        cancel=cfg["features"]["subscription_cancel"], editable=_editable_details(cfg),
+        cancel=cfg["features"]["subscription_cancel"],
+        editable=_editable_details(cfg),
         invoices=[i for i in store.all("invoices") if i["customer"] == cust["id"]],
         payment_method=store.collections["payment_methods"].get(pm_id) if pm_id else None,
-        return_host=_host(session["return_url"]), error=error, notice=notice,
-        action=lambda name: url_for(f"pages.portal_{name}", bps=session["id"],
-                                    **({"home": "1"} if home and session["flow"] else {})))
+        return_host=_host(session["return_url"]),
+        error=error,
+        notice=notice,
+        action=lambda name: url_for(
+            f"pages.portal_{name}", bps=session["id"], **({"home": "1"} if home and session["flow"] else {})
+        ),
+    )
 
 
 def _sections(cfg: dict, flow: dict | None) -> dict:
@@ -144,8 +157,11 @@ def _editable_details(cfg: dict) -> list[str]:
 
 
 def _subscriptions_shown(store, cust: dict, flow: dict | None) -> list[dict]:
-    subs = [s for s in store.all("subscriptions") if s["customer"] == cust["id"]
-            and s["status"] not in ("incomplete", "incomplete_expired")]
+    subs = [
+        s
+        for s in store.all("subscriptions")
+        if s["customer"] == cust["id"] and s["status"] not in ("incomplete", "incomplete_expired")
+    ]
     target = _flow_subscription(flow)
     if target:
         return [s for s in subs if s["id"] == target]
@@ -171,34 +187,41 @@ def _confirmation(store, flow: dict | None) -> dict | None:
 
 @bp.post("/p/session/<bps>/card")
 def portal_card(bps):
-    return _portal_action(bps, lambda store, s: portal.update_card(
-        store, s, request.form.get("card", "")), "Your card was updated.")
+    return _portal_action(
+        bps, lambda store, s: portal.update_card(store, s, request.form.get("card", "")), "Your card was updated."
+    )
 
 
 @bp.post("/p/session/<bps>/details")
 def portal_details(bps):
-    return _portal_action(bps, lambda store, s: portal.update_details(
-        store, s, request.form), "Your details were updated.")
+    return _portal_action(
+        bps, lambda store, s: portal.update_details(store, s, request.form), "Your details were updated."
+    )
 
 
 @bp.post("/p/session/<bps>/switch")
 def portal_switch(bps):
-    return _portal_action(bps, lambda store, s: portal.switch_price(
-        store, s, request.form["subscription"], request.form["price"]),
-        "Your plan was updated.")
+    return _portal_action(
+        bps,
+        lambda store, s: portal.switch_price(store, s, request.form["subscription"], request.form["price"]),
+        "Your plan was updated.",
+    )
 
 
 @bp.post("/p/session/<bps>/cancel")
 def portal_cancel(bps):
-    return _portal_action(bps, lambda store, s: portal.cancel(
-        store, s, request.form["subscription"], request.form.get("feedback") or None),
-        "Your plan was canceled.")
+    return _portal_action(
+        bps,
+        lambda store, s: portal.cancel(store, s, request.form["subscription"], request.form.get("feedback") or None),
+        "Your plan was canceled.",
+    )
 
 
 @bp.post("/p/session/<bps>/reactivate")
 def portal_reactivate(bps):
-    return _portal_action(bps, lambda store, s: portal.reactivate(
-        store, s, request.form["subscription"]), "Your plan was renewed.")
+    return _portal_action(
+        bps, lambda store, s: portal.reactivate(store, s, request.form["subscription"]), "Your plan was renewed."
+    )
 
 
 def _portal_action(bps: str, act, notice: str):
@@ -225,9 +248,12 @@ def _after_flow(session: dict):
         return redirect(after["redirect"]["return_url"], code=303)
     if after["type"] == "hosted_confirmation":
         message = (after["hosted_confirmation"] or {}).get("custom_message")
-        return render_template("confirmation.html", message=message,
-                               return_url=session["return_url"],
-                               return_host=_host(session["return_url"]))
+        return render_template(
+            "confirmation.html",
+            message=message,
+            return_url=session["return_url"],
+            return_host=_host(session["return_url"]),
+        )
     return redirect(url_for("pages.portal_page", bps=session["id"], home="1"), code=303)
 
 
@@ -242,19 +268,28 @@ def invoice_page(iid):
 def invoice_pdf(iid):
     with _sandbox().lock:
         inv = copy.deepcopy(_store().get("invoices", iid))
-    lines = [f"Invoice {inv['number']}  ({inv['status']})", "Test sandbox - not Stripe", "",
-             f"Billed to: {inv['customer_email'] or inv['customer']}",
-             f"Date: {date(inv['created'])}", ""]
-    lines += [f"{line['description']}: {money(line['amount'], line['currency'])}"
-              for line in inv["lines"]["data"]]
-    lines += ["", f"Amount due: {money(inv['amount_due'], inv['currency'])}",
-              f"Amount paid: {money(inv['amount_paid'], inv['currency'])}"]
-    return Response(text_pdf(lines), mimetype="application/pdf",
-                    headers={"Content-Disposition": f"inline; filename={inv['number']}.pdf"})
+    lines = [
+        f"Invoice {inv['number']}  ({inv['status']})",
+        "Test sandbox - not Stripe",
+        "",
+        f"Billed to: {inv['customer_email'] or inv['customer']}",
+        f"Date: {date(inv['created'])}",
+        "",
+    ]
+    lines += [f"{line['description']}: {money(line['amount'], line['currency'])}" for line in inv["lines"]["data"]]
+    lines += [
+        "",
+        f"Amount due: {money(inv['amount_due'], inv['currency'])}",
+        f"Amount paid: {money(inv['amount_paid'], inv['currency'])}",
+    ]
+    return Response(
+        text_pdf(lines),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"inline; filename={inv['number']}.pdf"},
+    )
 
 
 @bp.app_errorhandler(ApiError)
 def page_error(error: ApiError):
     # A missing session or invoice on a hosted page: a plain page, not JSON.
-    return render_template("confirmation.html", message=error.message,
-                           return_url=None), error.status
+    return render_template("confirmation.html", message=error.message, return_url=None), error.status

@@ -29,4 +29,3 @@ def _add_months(ts: int, months: int) -> int:
 def period_after(start: int, price: dict) -> int:
     recurring = price["recurring"]
     return add_interval(start, recurring["interval"], recurring["interval_count"])
-

@@ -61,11 +61,17 @@ def _checked_products(store: Store, entries: list[dict]) -> list[dict]:
         for p_index, price_id in enumerate(entry["prices"]):
             price = store.get("prices", price_id, param=f"{param}[prices][{p_index}]")
             if price["product"] != product["id"]:
-                raise ApiError(f"The price {price_id} does not belong to product "
-                               f"{product['id']}.", param=f"{param}[prices][{p_index}]")
-        checked.append({"adjustable_quantity": {"enabled": False, "maximum": None,
-                                                "minimum": 1},
-                        "prices": list(entry["prices"]), "product": product["id"]})
+                raise ApiError(
+                    f"The price {price_id} does not belong to product {product['id']}.",
+                    param=f"{param}[prices][{p_index}]",
+                )
+        checked.append(
+            {
+                "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 1},
+                "prices": list(entry["prices"]),
+                "product": product["id"],
+            }
+        )
     return checked
 
 
@@ -86,12 +92,17 @@ def seed_default_configuration(store: Store) -> dict:
         "invoice_history": {"enabled": True},
         "payment_method_update": {"enabled": True},
         "subscription_cancel": {
-            "enabled": True, "mode": "at_period_end", "proration_behavior": "none",
-            "cancellation_reason": {"enabled": True, "options": [
-                "too_expensive", "missing_features", "switched_service", "unused", "other"]},
+            "enabled": True,
+            "mode": "at_period_end",
+            "proration_behavior": "none",
+            "cancellation_reason": {
+                "enabled": True,
+                "options": ["too_expensive", "missing_features", "switched_service", "unused", "other"],
+            },
         },
         "subscription_update": {
-            "enabled": True, "default_allowed_updates": ["price"],
+            "enabled": True,
+            "default_allowed_updates": ["price"],
             "proration_behavior": "create_prorations",
             "products": [{"product": k, "prices": v} for k, v in products.items()],
         },
@@ -103,8 +114,7 @@ def allowed_prices(store: Store, cfg: dict) -> list[dict]:
     feature = cfg["features"]["subscription_update"]
     if not feature["enabled"] or "price" not in feature["default_allowed_updates"]:
         return []
-    return [store.get("prices", price_id)
-            for entry in feature["products"] for price_id in entry["prices"]]
+    return [store.get("prices", price_id) for entry in feature["products"] for price_id in entry["prices"]]
 
 
 # -- sessions ---------------------------------------------------------------
@@ -114,8 +124,14 @@ def create_session(store: Store, params: dict) -> dict:
     return_url = params.get("return_url") or cfg["default_return_url"]
     flow = _flow(store, cust, cfg, params.get("flow_data"))
     session = objects.portal_session(
-        store.clock.now(), cust["id"], cfg["id"], return_url, params.get("locale"),
-        flow, lambda sid: store.url(f"/p/session/{sid}"))
+        store.clock.now(),
+        cust["id"],
+        cfg["id"],
+        return_url,
+        params.get("locale"),
+        flow,
+        lambda sid: store.url(f"/p/session/{sid}"),
+    )
     return store.add("portal_sessions", session)
 
 
@@ -133,8 +149,10 @@ def _flow(store: Store, cust: dict, cfg: dict, data: dict | None) -> dict | None
         return None
     kind = data["type"]
     flow = {
-        "type": kind, "after_completion": _after_completion(data.get("after_completion")),
-        "subscription_cancel": None, "subscription_update": None,
+        "type": kind,
+        "after_completion": _after_completion(data.get("after_completion")),
+        "subscription_cancel": None,
+        "subscription_update": None,
         "subscription_update_confirm": None,
     }
     if kind == "subscription_cancel":
@@ -171,11 +189,11 @@ def _flow_subscription(store: Store, cust: dict, data: dict, kind: str) -> dict:
         raise ApiError(f"Missing required param: {param}.", param=param)
     sub = store.get("subscriptions", sub_id, param=param)
     if sub["customer"] != cust["id"]:
-        raise ApiError(f"The subscription {sub_id} does not belong to the customer "
-                       f"{cust['id']}.", param=param)
+        raise ApiError(f"The subscription {sub_id} does not belong to the customer {cust['id']}.", param=param)
     if sub["status"] in ("canceled", "incomplete_expired"):
-        raise ApiError(f"The subscription {sub_id} has been canceled and cannot be "
-                       "updated or canceled in the portal.", param=param)
+        raise ApiError(
+            f"The subscription {sub_id} has been canceled and cannot be updated or canceled in the portal.", param=param
+        )
     return sub
 
 
@@ -183,8 +201,10 @@ def _cancel_flow(store: Store, cust: dict, cfg: dict, data: dict) -> dict:
     sub = _flow_subscription(store, cust, data, "subscription_cancel")
     _require_feature(cfg, "subscription_cancel", "subscription_cancel")
     if sub["cancel_at_period_end"] or sub["cancel_at"]:
-        raise ApiError(f"The subscription {sub['id']} is already set to be canceled.",
-                       param="flow_data[subscription_cancel][subscription]")
+        raise ApiError(
+            f"The subscription {sub['id']} is already set to be canceled.",
+            param="flow_data[subscription_cancel][subscription]",
+        )
     return {"subscription": sub["id"], "retention": None}
 
 
@@ -194,26 +214,26 @@ def _confirm_flow(store: Store, cust: dict, cfg: dict, data: dict) -> dict:
     _require_feature(cfg, "subscription_update", kind)
     items = (data.get(kind) or {}).get("items") or []
     if not items:
-        raise ApiError(f"Missing required param: flow_data[{kind}][items].",
-                       param=f"flow_data[{kind}][items]")
+        raise ApiError(f"Missing required param: flow_data[{kind}][items].", param=f"flow_data[{kind}][items]")
     item_ids = {i["id"] for i in sub["items"]["data"]}
     allowed = {p["id"] for p in allowed_prices(store, cfg)}
     for index, item in enumerate(items):
         param = f"flow_data[{kind}][items][{index}]"
         if item.get("id") not in item_ids:
-            raise ApiError(f"The subscription item {item.get('id')} is not part of "
-                           f"{sub['id']}.", param=f"{param}[id]")
+            raise ApiError(f"The subscription item {item.get('id')} is not part of {sub['id']}.", param=f"{param}[id]")
         if item.get("price") and item["price"] not in allowed:
-            raise ApiError(f"The price {item['price']} is not allowed by the portal "
-                           "configuration.", param=f"{param}[price]")
+            raise ApiError(
+                f"The price {item['price']} is not allowed by the portal configuration.", param=f"{param}[price]"
+            )
     return {"subscription": sub["id"], "items": items, "discounts": None}
 
 
 def _require_feature(cfg: dict, feature: str, kind: str) -> None:
     if not cfg["features"][feature]["enabled"]:
-        raise ApiError(f"You cannot create a `{kind}` flow because the portal "
-                       f"configuration {cfg['id']} has `{feature}` disabled.",
-                       param="flow_data[type]")
+        raise ApiError(
+            f"You cannot create a `{kind}` flow because the portal configuration {cfg['id']} has `{feature}` disabled.",
+            param="flow_data[type]",
+        )
 
 
 # -- what the customer does on the hosted page ------------------------------
@@ -256,8 +276,7 @@ def switch_price(store: Store, session: dict, sub_id: str, price_id: str) -> dic
     price = store.get("prices", price_id)
     behavior = cfg["features"]["subscription_update"]["proration_behavior"]
     item_id = sub["items"]["data"][0]["id"]
-    return billing.update(store, sub, store.clock.now(), swaps=[(item_id, price, None)],
-                          proration_behavior=behavior)
+    return billing.update(store, sub, store.clock.now(), swaps=[(item_id, price, None)], proration_behavior=behavior)
 
 
 def cancel(store: Store, session: dict, sub_id: str, feedback: str | None = None) -> dict:

@@ -54,8 +54,7 @@ class Sandbox:
         """Events oldest first, optionally of one type."""
         with self.lock:
             found = self.store.all("events")[::-1]
-            return [copy.deepcopy(e) for e in found
-                    if event_type is None or e["type"] == event_type]
+            return [copy.deepcopy(e) for e in found if event_type is None or e["type"] == event_type]
 
     # -- time -------------------------------------------------------------
     def advance_clock(self, seconds: int) -> list[dict]:
@@ -80,8 +79,11 @@ class Sandbox:
         of (boundary, creation order) is enough.
         """
         subs = self.store.all("subscriptions")[::-1]
-        due = [(b, order, s["id"]) for order, s in enumerate(subs)
-               if (b := billing.next_boundary(self.store, s)) is not None and b <= target]
+        due = [
+            (b, order, s["id"])
+            for order, s in enumerate(subs)
+            if (b := billing.next_boundary(self.store, s)) is not None and b <= target
+        ]
         heapq.heapify(due)
         for _ in range(MAX_BOUNDARIES_PER_ADVANCE):
             if not due:
@@ -104,19 +106,21 @@ class Sandbox:
         for price in self.store.all("prices"):
             if price_or_lookup_key in (price["id"], price["lookup_key"]):
                 return price
-        raise ApiError(f"No such price: '{price_or_lookup_key}'", param="price",
-                       code="resource_missing")
+        raise ApiError(f"No such price: '{price_or_lookup_key}'", param="price", code="resource_missing")
 
-    def create_subscription(self, customer_email: str, price: str,
-                            trial_days: int | None = None,
-                            client_reference_id: str | None = None) -> dict:
+    def create_subscription(
+        self, customer_email: str, price: str, trial_days: int | None = None, client_reference_id: str | None = None
+    ) -> dict:
         """What a paid Checkout does, without the hosted page."""
         with self.lock:
             before = len(self.store.collections["events"])
-            params = {"mode": "subscription", "customer_email": customer_email,
-                      "success_url": "http://127.0.0.1/success",
-                      "line_items": [{"price": self.price(price)["id"], "quantity": 1}],
-                      "client_reference_id": client_reference_id}
+            params = {
+                "mode": "subscription",
+                "customer_email": customer_email,
+                "success_url": "http://127.0.0.1/success",
+                "line_items": [{"price": self.price(price)["id"], "quantity": 1}],
+                "client_reference_id": client_reference_id,
+            }
             if trial_days:
                 params["subscription_data"] = {"trial_period_days": trial_days}
             session = checkout.create(self.store, params)
@@ -125,8 +129,7 @@ class Sandbox:
             return {
                 "checkout_session": checkout.public(copy.deepcopy(session)),
                 "customer": copy.deepcopy(self.store.get("customers", session["customer"])),
-                "subscription": copy.deepcopy(
-                    self.store.get("subscriptions", session["subscription"])),
+                "subscription": copy.deepcopy(self.store.get("subscriptions", session["subscription"])),
                 "events": [e["id"] for e in caused],
             }
 
@@ -137,4 +140,3 @@ class Sandbox:
 
     def stop(self) -> None:
         self.dispatcher.stop()
-

@@ -10,7 +10,6 @@ from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
 
-
 # Importing these registers their routes on the one ``/v1`` blueprint.
 API_ROUTE_MODULES = (api, api_billing)
 
@@ -30,9 +29,11 @@ def create_app(sandbox: Sandbox) -> Flask:
 def _not_found(error):
     if not request.path.startswith("/v1"):
         return error
-    message = (f"Unrecognized request URL ({request.method}: {request.path}). "
-               "Please see https://stripe.com/docs or we can help at "
-               "https://support.stripe.com/.")
+    message = (
+        f"Unrecognized request URL ({request.method}: {request.path}). "
+        "Please see https://stripe.com/docs or we can help at "
+        "https://support.stripe.com/."
+    )
     return jsonify(ApiError(message, status=404).body()), 404
 
 
@@ -48,22 +49,22 @@ class RunningSandbox:
     def __init__(self, sandbox: Sandbox, port: int = 0, host: str = "127.0.0.1") -> None:
         self.sandbox = sandbox
         self.webhook_secret: str | None = None
-        self._server = make_server(host, port, create_app(sandbox), threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(host, port, create_app(sandbox), threaded=True, request_handler=_QuietHandler)
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self.api_base = self.url
         sandbox.store.base_url = self.url
         # A short poll interval keeps stop() quick.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
-                                        name="stripe-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.01,), name="stripe-sandbox", daemon=True
+        )
         self._thread.start()
 
     def stripe_client(self, api_key: str = "sk_test_sandbox"):
         """A ``StripeClient`` pointed at this sandbox."""
         import stripe
-        return stripe.StripeClient(api_key, base_addresses={"api": self.api_base},
-                                   max_network_retries=0)
+
+        return stripe.StripeClient(api_key, base_addresses={"api": self.api_base}, max_network_retries=0)
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -78,8 +79,13 @@ class RunningSandbox:
         self.stop()
 
 
-def run_in_thread(port: int = 0, webhook_urls=(), webhook_secret: str | None = None,
-                  plans_path=None, retry_delays=DEFAULT_RETRY_DELAYS) -> RunningSandbox:
+def run_in_thread(
+    port: int = 0,
+    webhook_urls=(),
+    webhook_secret: str | None = None,
+    plans_path=None,
+    retry_delays=DEFAULT_RETRY_DELAYS,
+) -> RunningSandbox:
     """Start a sandbox on 127.0.0.1 (port 0 picks a free one).
 
     Every ``webhook_urls`` endpoint signs with ``webhook_secret``, or with one

@@ -48,9 +48,7 @@ class Store:
 
     def clear(self) -> None:
         """Forget every object, event and idempotency key."""
-        self.collections: dict[str, dict[str, dict]] = {
-            name: {} for name, _ in KINDS.values()
-        }
+        self.collections: dict[str, dict[str, dict]] = {name: {} for name, _ in KINDS.values()}
         self.invoice_numbers: dict[str, int] = {}
         # Trialing subscriptions already sent customer.subscription.trial_will_end.
         self.trial_notices: set[str] = set()
@@ -83,13 +81,16 @@ class Store:
         return self.base_url.rstrip("/") + path
 
     # -- events ----------------------------------------------------------
-    def emit(self, event_type: str, obj: dict, previous: dict | None = None,
-             at: int | None = None) -> dict:
+    def emit(self, event_type: str, obj: dict, previous: dict | None = None, at: int | None = None) -> dict:
         """Record an event with a frozen snapshot of ``obj`` and queue delivery."""
         created = self.clock.now() if at is None else at
         event = objects.event(
-            event_type, created, _snapshot(obj), _snapshot(previous),
-            dict(current_request.get()), len(self.dispatcher.endpoints),
+            event_type,
+            created,
+            _snapshot(obj),
+            _snapshot(previous),
+            dict(current_request.get()),
+            len(self.dispatcher.endpoints),
         )
         self.add("events", event)
         self.dispatcher.publish(event)
@@ -120,8 +121,7 @@ class Store:
         return view
 
     # -- lists and expansion ---------------------------------------------
-    def page(self, items: list[dict], params: dict, url: str,
-             view: Callable[[dict], dict] | None = None) -> dict:
+    def page(self, items: list[dict], params: dict, url: str, view: Callable[[dict], dict] | None = None) -> dict:
         """A Stripe list object for ``items`` (already newest first)."""
         limit = params.get("limit", 10)
         start = 0
@@ -131,10 +131,9 @@ class Store:
             end = _position(items, params["ending_before"], "ending_before")
             start = max(0, end - limit)
             items = items[:end]
-        chunk = items[start:start + limit]
+        chunk = items[start : start + limit]
         view = view or _snapshot
-        return objects.list_object([view(o) for o in chunk], url,
-                                   has_more=start + limit < len(items))
+        return objects.list_object([view(o) for o in chunk], url, has_more=start + limit < len(items))
 
     def expand(self, obj: dict, paths: Iterable[str]) -> dict:
         result = _snapshot(obj)

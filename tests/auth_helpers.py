@@ -1,4 +1,5 @@
 """Signing in through the real forms, CSRF token included."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """The billing pages against the offline sandbox: a signed-in browser-like client, paying on the hosted page."""
+
 from __future__ import annotations
 
 import re

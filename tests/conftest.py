@@ -4,6 +4,7 @@
 - PostgreSQL: ``TEST_DATABASE_URL``; without it the PostgreSQL half of the
   database tests is skipped, except under CI, where that is an error.
 """
+
 from __future__ import annotations
 
 import os

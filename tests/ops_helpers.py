@@ -1,5 +1,6 @@
 """Helpers for the operator tests: the app served over HTTP, the sandbox, and
 snapshots of every row and every Redis key, to prove a command changed nothing."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Real processes for end-to-end tests: gunicorn (web) and python -m worker."""
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ def service_env(settings, **extra) -> dict:
 
 
 def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "portal-service"), *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(BIN / "portal-service"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 class Process:
@@ -68,8 +70,16 @@ class Process:
 
 def start_web(env: dict, log_dir: Path, workers: int = 2, port: int | None = None) -> tuple[Process, str]:
     port = port or free_port()
-    args = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-            "--graceful-timeout", "10", "portal_service:create_app()"]
+    args = [
+        str(BIN / "gunicorn"),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "10",
+        "portal_service:create_app()",
+    ]
     web = Process("web", args, env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: _get_status(url + "/login") == 200, timeout=30, what="gunicorn")

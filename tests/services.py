@@ -4,6 +4,7 @@ Redis, the PostgreSQL schema helpers and wait_for live in devrun/ (the
 benchmarks and the fault suite use them too, and must not import from
 tests/); the tests know them by these names.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,6 @@ from devrun.postgres import drop_postgres_schema, postgres_schema_url  # noqa: F
 from devrun.redis_server import LocalRedis as RedisServer  # noqa: F401 (the tests' name for it)
 from devrun.redis_server import free_port
 from devrun.waiting import wait_for  # noqa: F401
-
 
 # For a test about a database server (a dropped connection, a terminated
 # backend): SQLite has no server, so such a test runs on PostgreSQL alone

@@ -1,4 +1,5 @@
 """Stripe objects and signed events in the current API shape, written for these tests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_T{next(_counter):06d}{int(time.time() * 1000) % 100000:05d}"
 
 
-def subscription(sub_id=None, customer="cus_T1", status="active", price="price_basic", product="prod_basic",
-                 created=1_700_000_000, period_start=1_700_000_000, period_end=1_702_592_000,
-                 cancel_at_period_end=False, cancel_at=None, canceled_at=None, trial_end=None, quantity=1) -> dict:
+def subscription(
+    sub_id=None,
+    customer="cus_T1",
+    status="active",
+    price="price_basic",
+    product="prod_basic",
+    created=1_700_000_000,
+    period_start=1_700_000_000,
+    period_end=1_702_592_000,
+    cancel_at_period_end=False,
+    cancel_at=None,
+    canceled_at=None,
+    trial_end=None,
+    quantity=1,
+) -> dict:
     sub_id = sub_id or new_id("sub")
     return {
         "id": sub_id,

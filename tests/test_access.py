@@ -1,4 +1,5 @@
 """The access rule: which subscription states grant access."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -56,11 +57,14 @@ def test_dates_in_words_for_each_state():
     period_end = datetime(2027, 1, 5, 8, 0, 0)
     assert describe_dates(sub("active", current_period_end=period_end)) == ["Renews on 5 January 2027"]
     assert describe_dates(sub("active", current_period_end=period_end, cancel_at_period_end=True)) == [
-        "Cancels on 5 January 2027"]
+        "Cancels on 5 January 2027"
+    ]
     assert describe_dates(sub("active", cancel_at=datetime(2027, 2, 1))) == ["Cancels on 1 February 2027"]
-    assert describe_dates(sub("trialing", trial_end=datetime(2026, 12, 9), current_period_end=datetime(2026, 12, 9))) \
-        == ["Free trial ends on 9 December 2026", "Renews on 9 December 2026"]
+    assert describe_dates(
+        sub("trialing", trial_end=datetime(2026, 12, 9), current_period_end=datetime(2026, 12, 9))
+    ) == ["Free trial ends on 9 December 2026", "Renews on 9 December 2026"]
     assert describe_dates(sub("canceled", ended_at=datetime(2026, 11, 1), cancel_at_period_end=True)) == [
-        "Ended on 1 November 2026"]
+        "Ended on 1 November 2026"
+    ]
     assert describe_dates(sub("past_due")) == ["The last payment failed: update your card to keep access"]
     assert describe_dates(sub("incomplete")) == []

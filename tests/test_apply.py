@@ -1,4 +1,5 @@
 """Applying events to the database, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import time
@@ -6,15 +7,16 @@ import time
 import pytest
 import stripe
 
-from shared.sync.apply import DUPLICATE, EventApplier
-from shared.sync.inbox import Envelope
+from shared.accounts.users import create_user
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.timeutil import from_epoch
-from shared.accounts.users import create_user
+from shared.sync.apply import DUPLICATE, EventApplier
+from shared.sync.inbox import Envelope
 from tests.stripe_fixtures import body_of, checkout_session, event, invoice, subscription
 
-UNREACHABLE_STRIPE = stripe.StripeClient("sk_test_x", base_addresses={"api": "http://127.0.0.1:9"},
-                                         max_network_retries=0)
+UNREACHABLE_STRIPE = stripe.StripeClient(
+    "sk_test_x", base_addresses={"api": "http://127.0.0.1:9"}, max_network_retries=0
+)
 
 
 def envelope(evt: dict) -> Envelope:
@@ -39,14 +41,20 @@ def ledger(event_id) -> StripeEvent:
 
 
 def test_subscription_created_stores_every_field(applier):
-    sub = subscription(status="trialing", trial_end=1_700_500_000, quantity=3, cancel_at=1_702_592_000,
-                       cancel_at_period_end=True)
+    sub = subscription(
+        status="trialing", trial_end=1_700_500_000, quantity=3, cancel_at=1_702_592_000, cancel_at_period_end=True
+    )
     evt = event("customer.subscription.created", sub, created=1_700_000_010)
     results = apply(applier, evt)
     assert results[evt["id"]].outcome == "applied"
     stored = row(sub["id"])
     assert (stored.customer_id, stored.status, stored.price_id, stored.product_id, stored.quantity) == (
-        "cus_T1", "trialing", "price_basic", "prod_basic", 3)
+        "cus_T1",
+        "trialing",
+        "price_basic",
+        "prod_basic",
+        3,
+    )
     assert stored.current_period_end == from_epoch(1_702_592_000)  # read from the item
     assert stored.trial_end == from_epoch(1_700_500_000)
     assert stored.cancel_at_period_end is True and stored.cancel_at == from_epoch(1_702_592_000)
@@ -118,8 +126,10 @@ def test_checkout_falls_back_to_the_customer_email(applier):
 
 def test_checkout_for_an_unknown_user_fails_visibly_and_changes_nothing(applier):
     create_user("known@example.com", "correct horse")
-    evt = event("checkout.session.completed", checkout_session(customer="cus_X", client_reference_id="999",
-                                                               email="stranger@example.com"))
+    evt = event(
+        "checkout.session.completed",
+        checkout_session(customer="cus_X", client_reference_id="999", email="stranger@example.com"),
+    )
     result = apply(applier, evt)[evt["id"]]
     assert result.outcome == "failed"
     assert "names no known user" in result.error

@@ -2,6 +2,7 @@
 
 Only completeness is checked, never speed: timings on a shared box are noise.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace

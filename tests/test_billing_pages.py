@@ -3,6 +3,7 @@
 The sandbox here has no webhook endpoint: whatever the page shows after a
 return from Stripe came through the return sync, not a webhook.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,7 +93,8 @@ def test_portal_return_brings_a_cancellation_in_before_any_webhook(app, sb):
     client, user = subscribe(app, sb, "leaver@example.com")
     sub_id = Subscription.get(Subscription.customer_id == user.stripe_customer_id).id
     stripe.StripeClient("sk_test_x", base_addresses={"api": sb.api_base}).v1.subscriptions.update(
-        sub_id, params={"cancel_at_period_end": True})
+        sub_id, params={"cancel_at_period_end": True}
+    )
     words = text_of(client.get("/dashboard/billing", headers=HTML))
     assert "Cancels on" not in words  # a plain visit reads the database only
     words = text_of(client.get("/dashboard/billing?from=portal", headers=HTML))
@@ -106,7 +108,8 @@ def test_a_fetch_too_close_to_the_last_event_keeps_the_row_and_refreshes_the_pag
     sub = Subscription.get(Subscription.customer_id == user.stripe_customer_id)
     # As if the worker had just applied an event of this very second, saying something else.
     Subscription.update(version_created=int(time.time()), fetched_at=None, status="incomplete").where(
-        Subscription.id == sub.id).execute()
+        Subscription.id == sub.id
+    ).execute()
     page = client.get("/dashboard/billing?from=portal", headers=HTML)
     html = page.get_data(as_text=True)
     assert 'http-equiv="refresh"' in html and "from=portal" in html and "try=1" in html
@@ -120,7 +123,8 @@ def test_a_fetch_too_close_to_the_last_event_keeps_the_row_and_refreshes_the_pag
 def test_a_kept_fetch_that_agrees_with_the_row_needs_no_refresh(app, sb):
     client, user = subscribe(app, sb, "calm@example.com")
     Subscription.update(version_created=int(time.time()), fetched_at=None).where(
-        Subscription.customer_id == user.stripe_customer_id).execute()
+        Subscription.customer_id == user.stripe_customer_id
+    ).execute()
     html = client.get("/dashboard/billing?from=portal", headers=HTML).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in html and "Renews on" in html
 
@@ -223,7 +227,10 @@ def test_deep_links_act_on_the_users_own_subscription(app, sb, flow):
     assert session["customer"] == user.stripe_customer_id
     assert session["flow"]["type"] == flow
     assert session["flow"]["after_completion"] == {
-        "type": "redirect", "redirect": {"return_url": PAGE + "?from=portal"}, "hosted_confirmation": None}
+        "type": "redirect",
+        "redirect": {"return_url": PAGE + "?from=portal"},
+        "hosted_confirmation": None,
+    }
     if flow != "payment_method_update":
         assert session["flow"][flow]["subscription"] == own_sub
 
@@ -240,7 +247,8 @@ def test_cancelling_twice_is_refused_with_a_clear_message(app, sb):
     client, user = subscribe(app, sb, "twice-cancel@example.com")
     sub_id = Subscription.get(Subscription.customer_id == user.stripe_customer_id).id
     stripe.StripeClient("sk_test_x", base_addresses={"api": sb.api_base}).v1.subscriptions.update(
-        sub_id, params={"cancel_at_period_end": True})
+        sub_id, params={"cancel_at_period_end": True}
+    )
     client.get("/dashboard/billing?from=portal", headers=HTML)
     response = post_json(client, "/api/billing/portal", {"flow": "subscription_cancel"})
     assert response.status_code == 400
@@ -251,10 +259,17 @@ def test_cancelling_twice_is_refused_with_a_clear_message(app, sb):
 def test_portal_settings_come_from_configuration(db_url, redis_url, db, redis_conn, sb):
     sb.sandbox.reset()
     client_ = stripe.StripeClient("sk_test_x", base_addresses={"api": sb.api_base})
-    config = client_.v1.billing_portal.configurations.create(params={
-        "features": {"invoice_history": {"enabled": True}}})
-    settings = make_settings(db_url, redis_url, stripe_api_base=sb.api_base, app_base_url=BASE,
-                             portal_configuration_id=config.id, portal_locale="fr")
+    config = client_.v1.billing_portal.configurations.create(
+        params={"features": {"invoice_history": {"enabled": True}}}
+    )
+    settings = make_settings(
+        db_url,
+        redis_url,
+        stripe_api_base=sb.api_base,
+        app_base_url=BASE,
+        portal_configuration_id=config.id,
+        portal_locale="fr",
+    )
     app = create_app(settings)
     client, user = subscribe(app, sb, "configured@example.com")
     post_json(client, "/api/billing/portal")

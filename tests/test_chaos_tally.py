@@ -5,6 +5,7 @@ committed transactions, and must not count a redelivery the ledger turned
 into a no-op, nor an event that failed first and was applied by its retry.
 PostgreSQL only, like the suite.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,13 +16,13 @@ import pytest
 from bench.chaos import tally
 from bench.chaos.stack import Postgres
 from bench.events import body_of, event, subscription
+from shared.infra.db import database
+from shared.infra.models import StripeEvent
 from shared.sync import ledger
 from shared.sync.apply import EventApplier
-from shared.infra.db import database
 from shared.sync.events import Event
 from shared.sync.handlers import Effect
 from shared.sync.inbox import Envelope
-from shared.infra.models import StripeEvent
 from tests.conftest import _postgres_base_url
 
 
@@ -33,8 +34,9 @@ def audited():
 
 
 def envelope(event_id: str) -> Envelope:
-    evt = event(event_id, "customer.subscription.updated", subscription("sub_T1", "cus_T1", 1_767_225_600),
-                1_767_225_600)
+    evt = event(
+        event_id, "customer.subscription.updated", subscription("sub_T1", "cus_T1", 1_767_225_600), 1_767_225_600
+    )
     return Envelope(event_id, body_of(evt).decode(), time.time(), "1-0")
 
 

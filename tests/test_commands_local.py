@@ -1,4 +1,5 @@
 """Commands that need no Stripe: user create/show and failed list/requeue/purge."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +8,9 @@ import json
 import pytest
 
 from shared.accounts import user_sessions
+from shared.accounts.users import create_user
 from shared.infra.models import StripeEvent, User
 from shared.infra.queue import billing_queue
-from shared.accounts.users import create_user
 from tests.ops_helpers import cli, snapshot_db, snapshot_redis
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
@@ -21,6 +22,7 @@ def invoke(app, *args, input=None):
 
 
 # -- user ------------------------------------------------------------------------------
+
 
 def test_user_create_reads_the_password_from_stdin(app):
     result = cli(app, "user", "create", "Ann@Example.com", "--password-stdin", input="correct horse\n")
@@ -36,11 +38,14 @@ def test_user_create_prompts_twice_without_echo(app):
     assert User.get_or_none(User.email == "bob@example.com") is not None
 
 
-@pytest.mark.parametrize("email, password, message", [
-    ("not-an-email", "long enough", "Enter a valid email address."),
-    ("carol@example.com", "short", "Use a password of at least 8 characters."),
-    ("taken@example.com", "long enough", "An account with this email already exists."),
-])
+@pytest.mark.parametrize(
+    "email, password, message",
+    [
+        ("not-an-email", "long enough", "Enter a valid email address."),
+        ("carol@example.com", "short", "Use a password of at least 8 characters."),
+        ("taken@example.com", "long enough", "An account with this email already exists."),
+    ],
+)
 def test_user_create_refuses_bad_input_and_changes_nothing(app, email, password, message):
     create_user("taken@example.com", "correct horse")
     before = snapshot_db()
@@ -75,10 +80,13 @@ def test_user_show_of_an_unknown_email_fails(app):
 
 # -- failed ----------------------------------------------------------------------------
 
+
 def fail_checkouts(settings, redis_conn, *emails) -> list[dict]:
     """Checkouts naming no known user: each fails, and with no retries ends in the registry."""
-    events = [event("checkout.session.completed", checkout_session(customer=f"cus_{i}", email=email))
-              for i, email in enumerate(emails)]
+    events = [
+        event("checkout.session.completed", checkout_session(customer=f"cus_{i}", email=email))
+        for i, email in enumerate(emails)
+    ]
     push(redis_conn, *events)
     drain(dataclasses.replace(settings, worker_max_retries=0), redis_conn)
     return events
@@ -119,11 +127,14 @@ def test_failed_requeue_all(app, settings, redis_conn):
     assert failed_ids(redis_conn) == [] and billing_queue(redis_conn).count == 2
 
 
-@pytest.mark.parametrize("args, code, message", [
-    ((), 2, "give either --all or one or more EVENT_IDs"),
-    (("--all", "evt_x"), 2, "give either --all or one or more EVENT_IDs"),
-    (("evt_unknown",), 1, "no failed job for evt_unknown"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        ((), 2, "give either --all or one or more EVENT_IDs"),
+        (("--all", "evt_x"), 2, "give either --all or one or more EVENT_IDs"),
+        (("evt_unknown",), 1, "no failed job for evt_unknown"),
+    ],
+)
 def test_failed_requeue_refuses_bad_arguments_and_changes_nothing(app, settings, redis_conn, args, code, message):
     fail_checkouts(settings, redis_conn, "c@example.com")
     before_db, before_redis = snapshot_db(), snapshot_redis(redis_conn)

@@ -1,15 +1,23 @@
 """Commands that talk to Stripe (the offline sandbox), against real Redis and databases:
 sync and events replay after deliberately dropped webhooks, and portal-config."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.infra import stored_settings
-from shared.sync import inbox, reconcile
-from shared.infra.models import Setting, Subscription, User
 from shared.accounts.users import create_user
-from tests.ops_helpers import (cli, ops_app, ops_settings, sandbox, snapshot_db,  # noqa: F401 (fixtures)
-                               snapshot_redis, wait_past_clock_margin)
+from shared.infra import stored_settings
+from shared.infra.models import Setting, Subscription, User
+from shared.sync import inbox, reconcile
+from tests.ops_helpers import (
+    cli,
+    ops_app,
+    ops_settings,
+    sandbox,
+    snapshot_db,  # noqa: F401 (fixtures)
+    snapshot_redis,
+    wait_past_clock_margin,
+)
 from tests.worker_helpers import drain
 
 
@@ -88,8 +96,9 @@ def test_sync_reports_rows_stripe_does_not_know_and_leaves_them(ops_app, ops_set
     assert snapshot_db() == before
 
 
-def test_sync_keeps_a_row_that_an_event_changed_after_the_fetch_could_see_it(ops_app, ops_settings,
-                                                                             sandbox, redis_conn):
+def test_sync_keeps_a_row_that_an_event_changed_after_the_fetch_could_see_it(
+    ops_app, ops_settings, sandbox, redis_conn
+):
     """Within the clock margin of an applied event, a fetch cannot prove it is newer: kept."""
     sub_id = subscribe(sandbox, "fresh@example.com")["subscription"]["id"]
     settle(sandbox, ops_settings, redis_conn)
@@ -109,8 +118,9 @@ def test_sync_when_stripe_is_unreachable_fails_clearly_and_changes_nothing(ops_a
     assert snapshot_db() == before_db and snapshot_redis(redis_conn) == before_redis
 
 
-def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(ops_app, ops_settings, sandbox, redis_conn,
-                                                                  monkeypatch):
+def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(
+    ops_app, ops_settings, sandbox, redis_conn, monkeypatch
+):
     drop_webhooks(sandbox)
     for n in range(3):
         subscribe(sandbox, f"part{n}@example.com")
@@ -128,8 +138,10 @@ def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(ops_app, ops_s
     result = ops_app.test_cli_runner().invoke(args=["sync"])
     assert result.exit_code == 1
     assert "Error: Stripe:" in result.output
-    assert ("Stopped part way. sync: 1 subscriptions: 1 created, 0 changed, 0 unchanged, 0 kept. "
-            "Those rows are written; run sync again to finish.") in result.output
+    assert (
+        "Stopped part way. sync: 1 subscriptions: 1 created, 0 changed, 0 unchanged, 0 kept. "
+        "Those rows are written; run sync again to finish."
+    ) in result.output
     assert Subscription.select().count() == 1
 
 
@@ -146,8 +158,12 @@ def test_events_replay_enqueues_only_what_the_ledger_lacks(ops_app, ops_settings
     dry = cli(ops_app, "events", "replay", "--since", "1h", "--undelivered-only", "--dry-run")
     assert dry.exit_code == 0, dry.output
     lines = [line for line in dry.stdout.splitlines() if line.startswith("would enqueue")]
-    assert {"customer.subscription.created", "customer.subscription.updated",
-            "checkout.session.completed", "invoice.paid"} <= {line.split()[3] for line in lines}
+    assert {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "checkout.session.completed",
+        "invoice.paid",
+    } <= {line.split()[3] for line in lines}
     assert all(line.split()[2] in lost["events"] for line in lines)
     assert snapshot_db() == before_db and snapshot_redis(redis_conn) == before_redis
 
@@ -266,7 +282,11 @@ def test_portal_config_diff_apply_and_update(ops_app, sandbox, tmp_path, redis_c
     assert configuration_id and f"created {configuration_id}" in applied.stdout
     stored = sandbox.stripe_client().v1.billing_portal.configurations.retrieve(configuration_id)
     assert stored.features.subscription_cancel.mode == "at_period_end"
-    assert stored.features.subscription_cancel.cancellation_reason.options == ["too_expensive", "missing_features", "other"]
+    assert stored.features.subscription_cancel.cancellation_reason.options == [
+        "too_expensive",
+        "missing_features",
+        "other",
+    ]
     assert stored.business_profile.headline == "Example Co. billing"
 
     assert cli(ops_app, "portal-config", "diff", str(toml_file)).stdout.strip().endswith("0 change(s)")
@@ -276,11 +296,17 @@ def test_portal_config_diff_apply_and_update(ops_app, sandbox, tmp_path, redis_c
     yaml_file.write_text(PORTAL_YAML_CHANGED)
     diff = cli(ops_app, "portal-config", "diff", str(yaml_file))
     assert diff.stdout.splitlines()[1:] == [
-        '~ features.subscription_cancel.mode: "at_period_end" -> "immediately"', "1 change(s)"]
+        '~ features.subscription_cancel.mode: "at_period_end" -> "immediately"',
+        "1 change(s)",
+    ]
     updated = cli(ops_app, "portal-config", "apply", str(yaml_file))
     assert f"updated {configuration_id}" in updated.stdout
-    assert sandbox.stripe_client().v1.billing_portal.configurations.retrieve(
-        configuration_id).features.subscription_cancel.mode == "immediately"
+    assert (
+        sandbox.stripe_client()
+        .v1.billing_portal.configurations.retrieve(configuration_id)
+        .features.subscription_cancel.mode
+        == "immediately"
+    )
     assert Setting.select().count() == 1
 
 
@@ -295,12 +321,18 @@ def test_portal_configuration_id_from_the_environment_wins(ops_settings, db):
 
 BAD_FILES = [
     ("portal.toml", 'features = {}\nheadline = "x"\n', "headline: unknown setting"),
-    ("portal.toml", "[features.subscription_cancel]\nmode = \"later\"\n",
-     "features.subscription_cancel.mode: 'later' is not one of at_period_end, immediately"),
-    ("portal.toml", "[features.invoice_history]\nenabled = \"yes\"\n",
-     "features.invoice_history.enabled: expected true or false"),
+    (
+        "portal.toml",
+        '[features.subscription_cancel]\nmode = "later"\n',
+        "features.subscription_cancel.mode: 'later' is not one of at_period_end, immediately",
+    ),
+    (
+        "portal.toml",
+        '[features.invoice_history]\nenabled = "yes"\n',
+        "features.invoice_history.enabled: expected true or false",
+    ),
     ("portal.toml", 'default_return_url = "ftp://x"\n[features]\n', "default_return_url: expected an http(s) URL"),
-    ("portal.toml", "[business_profile]\nheadline = \"x\"\n", "features: required"),
+    ("portal.toml", '[business_profile]\nheadline = "x"\n', "features: required"),
     ("portal.toml", "[features\n", "is not valid TOML"),
     ("portal.yaml", "features: [unclosed\n", "is not valid YAML"),
     ("portal.yaml", "- just\n- a list\n", "the file must hold a table of settings"),

@@ -4,6 +4,7 @@ Deliveries are written straight to the Redis stream, as anyone with access
 to Redis could, so the web's own check (tests/test_event_shapes.py) is not
 there to help. On SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,13 +14,13 @@ import stripe
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from shared.infra.db import database, init_database, is_infrastructure_error, is_postgres
+from shared.infra.models import StripeEvent, Subscription
+from shared.infra.queue import QUEUE_NAME, billing_queue
 from shared.ops import failed_events
 from shared.sync import inbox
 from shared.sync.apply import EventApplier
 from shared.sync.event_shape import storable_id
-from shared.infra.db import database, init_database, is_infrastructure_error, is_postgres
-from shared.infra.models import StripeEvent, Subscription
-from shared.infra.queue import QUEUE_NAME, billing_queue
 from tests.hostile_events import SHAPES, hostile
 from tests.services import free_port, postgres_only
 from tests.stripe_fixtures import body_of, checkout_session, event, subscription
@@ -41,8 +42,7 @@ def drain_without_retries(settings, redis_conn):
 
 def assert_contained(redis_conn, neighbours: list[dict], reason: str) -> StripeEvent:
     """The neighbours applied, the stream empty, and the one failure recorded and in RQ's failed list."""
-    assert {e.id for e in StripeEvent.select().where(StripeEvent.outcome == "applied")} == {
-        e["id"] for e in neighbours}
+    assert {e.id for e in StripeEvent.select().where(StripeEvent.outcome == "applied")} == {e["id"] for e in neighbours}
     assert Subscription.select().count() == len(neighbours)
     assert inbox.depth(redis_conn) == 0
     assert redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 0
@@ -93,8 +93,17 @@ NO_BODY = {key: value for key, value in ENTRY.items() if key != b"body"}
         ({**ENTRY, b"body": b'{"id": "evt_\xff"}'}, "field 'body' is not UTF-8"),
         ({b"written-by": b"someone else"}, "stream entry has no 'id' field"),
     ],
-    ids=["received-a-word", "received-nan", "received-infinite", "received-missing", "id-not-utf8",
-         "id-missing", "body-missing", "body-not-utf8", "foreign-entry"],
+    ids=[
+        "received-a-word",
+        "received-nan",
+        "received-infinite",
+        "received-missing",
+        "id-not-utf8",
+        "id-missing",
+        "body-missing",
+        "body-not-utf8",
+        "foreign-entry",
+    ],
 )
 def test_a_malformed_stream_entry_fails_alone(settings, db, redis_conn, fields, reason):
     neighbours = innocents()
@@ -127,8 +136,10 @@ def poison(table: str, column: str, value: str) -> None:
         database.execute_sql(f"ALTER TABLE {table} ADD CONSTRAINT poisoned CHECK ({column} IS DISTINCT FROM '{value}')")
         return
     for when in ("INSERT", "UPDATE"):
-        database.execute_sql(f"CREATE TRIGGER poisoned_{when.lower()} BEFORE {when} ON {table} "
-                             f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
+        database.execute_sql(
+            f"CREATE TRIGGER poisoned_{when.lower()} BEFORE {when} ON {table} "
+            f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+        )
 
 
 def poisoned_event(where: str) -> dict:

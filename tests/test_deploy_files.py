@@ -1,5 +1,6 @@
 """The deployment files. No Docker engine runs here, so docker-compose.yml and the
 Dockerfile are parsed and checked; the commands they name are run locally."""
+
 from __future__ import annotations
 
 import os
@@ -67,9 +68,15 @@ def test_only_the_buffering_proxy_is_published(compose):
     mount, target = proxy["volumes"][0].split(":")[:2]
     assert target == "/etc/nginx/nginx.conf"
     conf = (ROOT / mount).read_text()
-    for directive in ("proxy_pass http://web;", "proxy_request_buffering on;", "client_body_timeout 10s;",
-                      "client_header_timeout 10s;", "client_max_body_size 1m;", "server web:8000;",
-                      "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"):
+    for directive in (
+        "proxy_pass http://web;",
+        "proxy_request_buffering on;",
+        "client_body_timeout 10s;",
+        "client_header_timeout 10s;",
+        "client_max_body_size 1m;",
+        "server web:8000;",
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    ):
         assert directive in conf, directive
 
 
@@ -128,9 +135,15 @@ def test_env_example_values_load_as_settings():
 
 
 def env_for(tmp_path, redis_url) -> dict:
-    return {**os.environ, "SECRET_KEY": "x" * 40, "REDIS_URL": redis_url, "APP_ENV": "test",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'release.db'}", "STRIPE_SECRET_KEY": "sk_test_release",
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    return {
+        **os.environ,
+        "SECRET_KEY": "x" * 40,
+        "REDIS_URL": redis_url,
+        "APP_ENV": "test",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'release.db'}",
+        "STRIPE_SECRET_KEY": "sk_test_release",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
 
 
 def test_release_command_migrates_and_is_safe_to_run_again(tmp_path, redis_url):
@@ -159,9 +172,18 @@ def test_every_operator_command_answers_help(tmp_path, redis_url):
     from portal_service.cli import cli
 
     env = env_for(tmp_path, redis_url)
-    for command in (["sync"], ["events", "replay"], ["failed", "list"], ["failed", "requeue"], ["failed", "purge"],
-                    ["portal-config", "apply"], ["portal-config", "diff"], ["user", "create"], ["user", "show"],
-                    ["user", "sign-out"]):
+    for command in (
+        ["sync"],
+        ["events", "replay"],
+        ["failed", "list"],
+        ["failed", "requeue"],
+        ["failed", "purge"],
+        ["portal-config", "apply"],
+        ["portal-config", "diff"],
+        ["user", "create"],
+        ["user", "show"],
+        ["user", "sign-out"],
+    ):
         result = CliRunner(env=env).invoke(cli, [*command, "--help"], prog_name="portal-service")
         assert result.exit_code == 0 and "Usage: portal-service" in result.output, (command, result.output)
 

@@ -1,4 +1,5 @@
 """/healthz, /readyz and /metrics against real Redis and real databases."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,8 +80,9 @@ def outage(db_url, tmp_path):
         return
     parts = urlsplit(db_url)
     forwarder = TcpForwarder(parts.hostname or "127.0.0.1", parts.port or 5432).start()
-    netloc = parts.netloc.replace(f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname,
-                                  f"127.0.0.1:{forwarder.port}")
+    netloc = parts.netloc.replace(
+        f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname, f"127.0.0.1:{forwarder.port}"
+    )
     yield urlunsplit(parts._replace(netloc=netloc)), forwarder
     forwarder.stop()
 
@@ -152,8 +154,9 @@ def test_metrics_with_a_token_need_the_bearer_even_from_loopback(settings, db, r
     client = create_app(dataclasses.replace(settings, metrics_token="s3cret-scrape")).test_client()
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
-    response = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"},
-                          environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    response = client.get(
+        "/metrics", headers={"Authorization": "Bearer s3cret-scrape"}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
 
@@ -215,26 +218,44 @@ def test_gunicorn_config_loads_and_metrics_add_up_across_processes(tmp_path, red
 
     port = free_port()
     db_file = tmp_path / "g.db"
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
-           "SECRET_KEY": "x" * 40, "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{db_file}",
-           "STRIPE_SECRET_KEY": "sk_test_gunicorn", "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "APP_ENV": "test"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+        "SECRET_KEY": "x" * 40,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"sqlite:///{db_file}",
+        "STRIPE_SECRET_KEY": "sk_test_gunicorn",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "APP_ENV": "test",
+    }
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    process = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "portal_service:create_app()"], cwd=root,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [gunicorn, "-c", "gunicorn.conf.py", "portal_service:create_app()"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200, what="gunicorn")
         for _ in range(20):
-            request = urllib.request.Request(base + WEBHOOK, data=b"{}", method="POST",
-                                             headers={"Stripe-Signature": "t=1,v1=00"})
+            request = urllib.request.Request(
+                base + WEBHOOK, data=b"{}", method="POST", headers={"Stripe-Signature": "t=1,v1=00"}
+            )
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(request, timeout=5)
         text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
     finally:
         process.terminate()
         process.wait(10)
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for f in text_string_to_metric_families(text) for s in f.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
     assert value(samples, "portal_webhooks_received_total", outcome="bad_signature") == 20
     assert len(os.listdir(tmp_path / "prom")) >= 1

@@ -1,4 +1,5 @@
 """Properties of the shape check and of reading stream entries, over generated input (no database)."""
+
 from __future__ import annotations
 
 import orjson
@@ -11,12 +12,43 @@ from shared.sync.inbox import Envelope
 from shared.sync.stripe_objects import invoice_subscription_id, subscription_columns
 from tests.stripe_fixtures import subscription
 
-SCALARS = st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.floats(
-    allow_nan=False) | st.text(max_size=40) | st.sampled_from(["sub_1", "cus_1", "in_1", "cs_1", "active", ""])
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    st.sampled_from(["id", "customer", "status", "items", "data", "quantity", "price", "product", "parent",
-                     "subscription_details", "subscription", "created", "current_period_end", "email"]),
-    inner, max_size=5), max_leaves=12)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(["sub_1", "cus_1", "in_1", "cs_1", "active", ""])
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "customer",
+                    "status",
+                    "items",
+                    "data",
+                    "quantity",
+                    "price",
+                    "product",
+                    "parent",
+                    "subscription_details",
+                    "subscription",
+                    "created",
+                    "current_period_end",
+                    "email",
+                ]
+            ),
+            inner,
+            max_size=5,
+        )
+    ),
+    max_leaves=12,
+)
 
 
 def an_event(event_type: str, obj) -> dict:

@@ -1,4 +1,5 @@
 """The web refuses, with a 400 naming the field, a signed event the worker could never apply; nothing is queued."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,13 @@ def deliver(client, evt: dict):
 
 
 @pytest.mark.parametrize("base, change, message", SHAPES)
-def test_an_event_that_could_never_be_applied_is_refused_naming_the_field(web, redis_conn, base, change,  # noqa: F811
-                                                                           message):
+def test_an_event_that_could_never_be_applied_is_refused_naming_the_field(
+    web,
+    redis_conn,
+    base,
+    change,  # noqa: F811
+    message,
+):
     response = deliver(web, hostile(base, change))
     assert response.status_code == 400
     error = response.get_json()["error"]
@@ -31,7 +37,10 @@ def test_an_event_that_could_never_be_applied_is_refused_naming_the_field(web, r
     "body, message",
     [
         ({"id": "evt_1", "type": "x"}, "created must be"),
-        ({"id": "cus_1", "type": "x", "created": 1_700_000_000, "data": {"object": {}}}, "id must be a Stripe event id"),
+        (
+            {"id": "cus_1", "type": "x", "created": 1_700_000_000, "data": {"object": {}}},
+            "id must be a Stripe event id",
+        ),
         ({"id": "evt_1", "created": 1_700_000_000, "data": {"object": {}}}, "type must be"),
         ({"id": "evt_1", "type": "x", "created": 1_700_000_000}, "data must be an object"),
         ({"id": "evt_1", "type": "x", "created": 1_700_000_000, "data": {}}, "data.object must be an object"),

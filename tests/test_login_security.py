@@ -1,5 +1,6 @@
 """Browser-facing hardening: throttled sign-in failures (per account and per IP) and sign-ups (per IP),
 local-only `next`, cookie flags, security headers."""
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,9 @@ def attempt(app, email, password, ip, next_url=None, json=False):
     token = csrf_token(client, "/login")
     query = f"?next={next_url}" if next_url is not None else ""
     headers = {"Accept": "application/json"} if json else {}
-    return client.post(f"/login{query}", data={"email": email, "password": password, "csrf_token": token},
-                       headers=headers)
+    return client.post(
+        f"/login{query}", data={"email": email, "password": password, "csrf_token": token}, headers=headers
+    )
 
 
 def fail(app, email, times, ips):
@@ -122,8 +124,7 @@ def sign_up(app, email, ip, password=PASSWORD, json=False):
     client.environ_base["REMOTE_ADDR"] = ip
     token = csrf_token(client, "/register")
     headers = {"Accept": "application/json"} if json else {}
-    return client.post("/register", data={"email": email, "password": password, "csrf_token": token},
-                       headers=headers)
+    return client.post("/register", data={"email": email, "password": password, "csrf_token": token}, headers=headers)
 
 
 def test_sign_ups_are_throttled_per_ip_whether_or_not_they_succeed(app, clock, account):
@@ -151,14 +152,16 @@ def test_sign_ups_are_counted_in_a_sliding_window(app, clock):
     assert sign_up(app, "later@example.com", IP_A).status_code == 302
 
 
-@pytest.mark.parametrize("path, status", [("/login", 200), ("/dashboard/billing", 302),
-                                          ("/api/billing/status", 401), ("/no-such-page", 404)])
+@pytest.mark.parametrize(
+    "path, status", [("/login", 200), ("/dashboard/billing", 302), ("/api/billing/status", 401), ("/no-such-page", 404)]
+)
 def test_every_page_and_api_answer_carries_the_security_headers(client, path, status):
     headers = {"Accept": "application/json"} if path.startswith("/api/") else {}
     response = client.get(path, headers=headers)
     assert response.status_code == status
     assert response.headers["Content-Security-Policy"] == (
-        "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+        "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+    )
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -212,14 +215,29 @@ def test_a_bad_trusted_proxy_hops_refuses_to_start(value):
     from shared.infra.errors import ConfigError
     from shared.infra.settings import Settings
 
-    env = {"SECRET_KEY": "x" * 40, "REDIS_URL": "redis://127.0.0.1:1/0", "STRIPE_SECRET_KEY": "sk_test_x",
-           "STRIPE_WEBHOOK_SECRET": "whsec_x", "TRUSTED_PROXY_HOPS": value}
+    env = {
+        "SECRET_KEY": "x" * 40,
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "TRUSTED_PROXY_HOPS": value,
+    }
     with pytest.raises(ConfigError, match="TRUSTED_PROXY_HOPS"):
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example",
-                                    "http:/evil.example", "javascript:alert(1)", "evil.example", "/%5Cevil.example"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "http:/evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/%5Cevil.example",
+    ],
+)
 def test_next_never_leaves_the_site(app, clock, account, target):
     response = attempt(app, account, PASSWORD, IP_A, next_url=target)
     assert response.status_code == 302
@@ -232,8 +250,9 @@ def test_next_keeps_a_local_path(app, clock, account):
 
 
 @pytest.mark.parametrize("env, secure", [("production", True), ("development", False)])
-def test_session_cookies_are_httponly_lax_and_secure_outside_development(db_url, redis_url, db, redis_conn,
-                                                                         env, secure):
+def test_session_cookies_are_httponly_lax_and_secure_outside_development(
+    db_url, redis_url, db, redis_conn, env, secure
+):
     app = create_app(make_settings(db_url, redis_url, app_env=env))
     client = app.test_client()
     response = register(client, f"{env}@example.com", PASSWORD)
@@ -277,10 +296,28 @@ def test_a_crafted_address_is_refused_with_the_message_and_creates_nothing(app, 
 
 # -- `next`: a plain local path or nothing -------------------------------------------------
 
-@pytest.mark.parametrize("target", ["/dashboard/billing\r\nSet-Cookie: x=1", "/a\rb", "/a\nb", "/a\tb", "/a\x00b",
-                                    "/a\x7fb", "/\u00e9vil", "/\uff0f/evil.example", "//evil.example",
-                                    "/\\evil.example", "/%2f/evil.example", "/%2F/evil.example", "/%5cevil",
-                                    "/%0d%0aSet-Cookie:x=1", "/" + "a" * 3000, " /dashboard/billing"])
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/dashboard/billing\r\nSet-Cookie: x=1",
+        "/a\rb",
+        "/a\nb",
+        "/a\tb",
+        "/a\x00b",
+        "/a\x7fb",
+        "/\u00e9vil",
+        "/\uff0f/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/%2f/evil.example",
+        "/%2F/evil.example",
+        "/%5cevil",
+        "/%0d%0aSet-Cookie:x=1",
+        "/" + "a" * 3000,
+        " /dashboard/billing",
+    ],
+)
 def test_next_with_control_characters_or_tricks_goes_home_after_sign_in(app, clock, account, target):
     """As the login form posts it, already decoded: each one answered 500 or left the site before."""
     client = app.test_client()
@@ -293,11 +330,17 @@ def test_next_with_control_characters_or_tricks_goes_home_after_sign_in(app, clo
 
 # -- headers: no caching of what is private; HSTS in production ------------------------------
 
+
 def test_signed_in_pages_and_api_answers_are_never_stored(app, clock):
     client = app.test_client()
     register(client, "cache@example.com", PASSWORD)
-    for path, headers in [("/dashboard/billing", {}), ("/api/billing/status", {}), ("/login", {}),
-                          ("/register", {}), ("/api/billing/status", {"Accept": "application/json"})]:
+    for path, headers in [
+        ("/dashboard/billing", {}),
+        ("/api/billing/status", {}),
+        ("/login", {}),
+        ("/register", {}),
+        ("/api/billing/status", {"Accept": "application/json"}),
+    ]:
         response = client.get(path, headers=headers)
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == "no-store", path
@@ -326,11 +369,20 @@ def token_app(db_url, redis_url, db, redis_conn):
     return create_app(make_settings(db_url, redis_url, metrics_token="scrape-token-for-the-suite"))
 
 
-@pytest.mark.parametrize("authorization, status", [
-    ("Bearer scrape-token-for-the-suite", 200), ("bearer  scrape-token-for-the-suite", 200),
-    ("Bearer wrong-token", 403), ("Bearer \u00e9\u00e9", 400), ("Basic dXNlcjpwYXNz", 400), ("Bearer", 400),
-    ("scrape-token-for-the-suite", 400), ("Bearer a b", 400), ("Bearer " + "x" * 8000, 403),
-])
+@pytest.mark.parametrize(
+    "authorization, status",
+    [
+        ("Bearer scrape-token-for-the-suite", 200),
+        ("bearer  scrape-token-for-the-suite", 200),
+        ("Bearer wrong-token", 403),
+        ("Bearer \u00e9\u00e9", 400),
+        ("Basic dXNlcjpwYXNz", 400),
+        ("Bearer", 400),
+        ("scrape-token-for-the-suite", 400),
+        ("Bearer a b", 400),
+        ("Bearer " + "x" * 8000, 403),
+    ],
+)
 def test_metrics_authorization_is_read_strictly(token_app, authorization, status):
     response = token_app.test_client().get("/metrics", headers={"Authorization": authorization})
     assert response.status_code == status

@@ -5,6 +5,7 @@ Histories are made by the offline Stripe sandbox doing real things (checkout,
 cancel at period end, reactivate, plan switch, failed payment, renewal, cancel
 now), so same-second ties are real and the tie-break fetch is exercised.
 """
+
 from __future__ import annotations
 
 import random
@@ -12,13 +13,15 @@ import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from bench.histories import COMPARED, OPERATIONS, expected_rows, perform, record_history
-from shared.sync.apply import EventApplier
 from shared.infra.db import database
-from shared.sync.inbox import Envelope
 from shared.infra.models import Subscription
+from shared.sync.apply import EventApplier
+from shared.sync.inbox import Envelope
 from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
 

@@ -1,4 +1,5 @@
 """Plan names and prices read from the sandbox's catalogue, cached briefly."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Sessions that end: logout and `user sign-out` revoke a session server-side, and a copy
 of its cookie is refused afterwards; while Redis is down, signed-in pages answer 503."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,11 +1,12 @@
 """GET /api/billing/status and the minimal sign-in it needs."""
+
 from __future__ import annotations
 
 import time
 
+from shared.infra.models import User
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
-from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import stripe_client_for
@@ -26,24 +27,42 @@ def test_new_user_has_no_subscription_and_no_access(client):
     register(client, "new@example.com")
     body = client.get("/api/billing/status").get_json()
     user = User.get(User.email == "new@example.com")
-    assert body == {"user_id": user.id, "email": "new@example.com", "stripe_customer_id": None,
-                    "has_access": False, "subscription": None}
+    assert body == {
+        "user_id": user.id,
+        "email": "new@example.com",
+        "stripe_customer_id": None,
+        "has_access": False,
+        "subscription": None,
+    }
 
 
 def test_status_reflects_applied_events_with_iso_timestamps(client, settings):
     register(client, "paid@example.com")
     User.update(stripe_customer_id="cus_PAID").where(User.email == "paid@example.com").execute()
-    sub = subscription(customer="cus_PAID", status="active", period_end=1_800_000_000,
-                       cancel_at_period_end=True, cancel_at=1_800_000_000)
+    sub = subscription(
+        customer="cus_PAID",
+        status="active",
+        period_end=1_800_000_000,
+        cancel_at_period_end=True,
+        cancel_at=1_800_000_000,
+    )
     apply(settings, event("customer.subscription.created", sub, created=100))
     body = client.get("/api/billing/status").get_json()
     assert body["has_access"] is True
     assert body["stripe_customer_id"] == "cus_PAID"
     subscription_json = body["subscription"]
-    assert {k: subscription_json[k] for k in ("id", "status", "price_id", "cancel_at_period_end",
-                                              "cancel_at", "current_period_end", "trial_end")} == {
-        "id": sub["id"], "status": "active", "price_id": "price_basic", "cancel_at_period_end": True,
-        "cancel_at": "2027-01-15T08:00:00Z", "current_period_end": "2027-01-15T08:00:00Z", "trial_end": None}
+    assert {
+        k: subscription_json[k]
+        for k in ("id", "status", "price_id", "cancel_at_period_end", "cancel_at", "current_period_end", "trial_end")
+    } == {
+        "id": sub["id"],
+        "status": "active",
+        "price_id": "price_basic",
+        "cancel_at_period_end": True,
+        "cancel_at": "2027-01-15T08:00:00Z",
+        "current_period_end": "2027-01-15T08:00:00Z",
+        "trial_end": None,
+    }
 
 
 def test_another_users_subscription_is_not_shown(client, settings):

@@ -1,11 +1,12 @@
 """shared.sync.reconcile.reconcile: the worker's ordering rule applied to fetched objects."""
+
 from __future__ import annotations
 
 import pytest
 
-from shared.sync import reconcile
 from shared.infra.errors import EventError
 from shared.infra.models import Subscription
+from shared.sync import reconcile
 from tests.ops_helpers import snapshot_db
 from tests.stripe_fixtures import event, subscription
 from tests.worker_helpers import drain, push
@@ -33,7 +34,10 @@ def test_a_changed_row_names_its_columns_and_unchanged_rows_stay(db):
     reconcile.reconcile(obj, NOW)
     changed = reconcile.reconcile({**obj, "status": "past_due", "cancel_at_period_end": True}, NOW + 10)
     assert (changed.outcome, set(changed.fields)) == (reconcile.CHANGED, {"status", "cancel_at_period_end"})
-    assert reconcile.reconcile({**obj, "status": "past_due", "cancel_at_period_end": True}, NOW + 20).outcome == reconcile.UNCHANGED
+    assert (
+        reconcile.reconcile({**obj, "status": "past_due", "cancel_at_period_end": True}, NOW + 20).outcome
+        == reconcile.UNCHANGED
+    )
 
 
 def test_an_older_fetch_never_overwrites_a_newer_one(db):

@@ -1,13 +1,14 @@
 """Same-second events: settled by fetching from Stripe (the sandbox), once per burst."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
+from shared.infra.models import Subscription
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
-from shared.infra.models import Subscription
 from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
 
@@ -23,8 +24,11 @@ def envelopes(events):
 
 
 def subscription_events(sb, sub_id):
-    return [e for e in sb.sandbox.events() if e["type"].startswith("customer.subscription.")
-            and e["data"]["object"]["id"] == sub_id]
+    return [
+        e
+        for e in sb.sandbox.events()
+        if e["type"].startswith("customer.subscription.") and e["data"]["object"]["id"] == sub_id
+    ]
 
 
 def test_checkout_created_and_updated_in_one_second_end_active_in_either_order(db, sandbox):

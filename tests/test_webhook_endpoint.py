@@ -1,4 +1,5 @@
 """POST /api/webhooks/stripe over HTTP: what is accepted, what is refused, and why."""
+
 from __future__ import annotations
 
 import io
@@ -112,18 +113,25 @@ def test_a_non_ascii_signature_is_no_match_not_an_error(web, redis_conn):
     assert len(queued(redis_conn)) == 1
 
 
-@pytest.mark.parametrize("length, status, message", [
-    ("\u00b2", 400, "Malformed Content-Length header"),
-    ("12a", 400, "Malformed Content-Length header"),
-    ("-1", 400, "Malformed Content-Length header"),
-    ("9" * 5000, 413, "Request body too large"),  # int() refuses > 4,300 digits
-    ("99999999999999999999", 413, "Request body too large"),
-])
+@pytest.mark.parametrize(
+    "length, status, message",
+    [
+        ("\u00b2", 400, "Malformed Content-Length header"),
+        ("12a", 400, "Malformed Content-Length header"),
+        ("-1", 400, "Malformed Content-Length header"),
+        ("9" * 5000, 413, "Request body too large"),  # int() refuses > 4,300 digits
+        ("99999999999999999999", 413, "Request body too large"),
+    ],
+)
 def test_an_unreadable_or_huge_content_length_is_refused(web, redis_conn, length, status, message):
     _, body = a_body()
     environ = {"CONTENT_LENGTH": length}
-    response = web.post(URL, input_stream=io.BytesIO(body), environ_overrides=environ,
-                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    response = web.post(
+        URL,
+        input_stream=io.BytesIO(body),
+        environ_overrides=environ,
+        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)},
+    )
     assert response.status_code == status
     assert response.get_json() == {"error": message}
     assert queued(redis_conn) == []
@@ -131,8 +139,12 @@ def test_an_unreadable_or_huge_content_length_is_refused(web, redis_conn, length
 
 def test_a_content_length_with_leading_zeros_is_read(web, redis_conn):
     _, body = a_body()
-    response = web.post(URL, input_stream=io.BytesIO(body), environ_overrides={"CONTENT_LENGTH": f"000{len(body)}"},
-                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
+    response = web.post(
+        URL,
+        input_stream=io.BytesIO(body),
+        environ_overrides={"CONTENT_LENGTH": f"000{len(body)}"},
+        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET)},
+    )
     assert response.status_code == 200
     assert len(queued(redis_conn)) == 1
 
@@ -214,8 +226,11 @@ def test_a_chunked_body_over_the_limit_is_413(web, redis_conn):
     """No Content-Length (chunked transfer): the limit is enforced while reading."""
     evt = event("customer.updated", {"id": "cus_1", "padding": "x" * 70_000})
     body = body_of(evt)
-    response = web.post(URL, input_stream=io.BytesIO(body),
-                        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Transfer-Encoding": "chunked"})
+    response = web.post(
+        URL,
+        input_stream=io.BytesIO(body),
+        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Transfer-Encoding": "chunked"},
+    )
     assert response.status_code == 413
     assert queued(redis_conn) == []
 
@@ -247,8 +262,9 @@ def test_redis_that_does_not_answer_times_out_with_503(tmp_path):
     port = server.getsockname()[1]
     held = []
     threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
-    app = create_app(make_settings(f"sqlite:///{tmp_path / 'x.db'}", f"redis://127.0.0.1:{port}/0",
-                                   redis_timeout_seconds=0.3))
+    app = create_app(
+        make_settings(f"sqlite:///{tmp_path / 'x.db'}", f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.3)
+    )
     _, body = a_body()
     response = post(app.test_client(), body, sign(body, WEBHOOK_SECRET))
     assert response.status_code == 503
@@ -260,11 +276,14 @@ def test_after_a_redis_restart_deliveries_are_queued_again(tmp_path):
 
     private = RedisServer(tmp_path / "redis").start()
     try:
-        client = create_app(make_settings(f"sqlite:///{tmp_path / 'x.db'}", private.url,
-                                          redis_timeout_seconds=0.5)).test_client()
+        client = create_app(
+            make_settings(f"sqlite:///{tmp_path / 'x.db'}", private.url, redis_timeout_seconds=0.5)
+        ).test_client()
         bodies = [a_body() for _ in range(4)]
-        statuses = lambda *ns: [post(client, bodies[n][1], sign(bodies[n][1], WEBHOOK_SECRET)).status_code  # noqa: E731
-                                for n in ns]
+        statuses = lambda *ns: [
+            post(client, bodies[n][1], sign(bodies[n][1], WEBHOOK_SECRET)).status_code  # noqa: E731
+            for n in ns
+        ]
         assert statuses(0) == [200]
         private.stop()
         private.start()  # between two deliveries: the writer's socket is dead, and it does not know yet

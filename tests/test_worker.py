@@ -1,4 +1,5 @@
 """The worker against a real Redis: batches, hand-off of failures to RQ, recovery."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,10 +8,10 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from shared.sync import inbox
+from shared.accounts.users import create_user
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.queue import QUEUE_NAME
-from shared.accounts.users import create_user
+from shared.sync import inbox
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 

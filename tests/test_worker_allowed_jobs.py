@@ -1,5 +1,6 @@
 """Only the project's own job functions run: a job written straight into Redis
 naming anything else fails with the reason and nothing it names is imported."""
+
 from __future__ import annotations
 
 import sys
@@ -7,9 +8,9 @@ import sys
 import pytest
 from rq import Callback, Retry
 
-from shared.ops import failed_events
 from shared.infra.models import Subscription
 from shared.infra.queue import billing_queue
+from shared.ops import failed_events
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import drain
 
@@ -18,8 +19,7 @@ from tests.worker_helpers import drain
 def probe_module(tmp_path, monkeypatch):
     """A module that leaves a file behind if anything ever imports it."""
     marker = tmp_path / "imported"
-    (tmp_path / "healing_probe.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\ndef run(*args):\n    pass\n")
+    (tmp_path / "healing_probe.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef run(*args):\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield marker
     sys.modules.pop("healing_probe", None)
@@ -40,8 +40,10 @@ def test_a_job_naming_os_system_is_failed_and_never_called(settings, db, redis_c
     job = billing_queue(redis_conn).enqueue_call("os.system", args=(f"touch {marker}",), retry=Retry(max=3))
     drain(settings, redis_conn)
     reason = refused(redis_conn, job)
-    assert "RefusedJob: refused to run 'os.system': not one of this project's job functions " \
-           "(worker.jobs.apply_event)" in reason
+    assert (
+        "RefusedJob: refused to run 'os.system': not one of this project's job functions "
+        "(worker.jobs.apply_event)" in reason
+    )
     assert not marker.exists()
     assert billing_queue(redis_conn).scheduled_job_registry.get_job_ids() == []  # no retries of it
     [listed] = failed_events.list_failed(redis_conn)  # what `portal-service failed list` shows
@@ -68,8 +70,11 @@ def test_an_allowed_job_with_a_foreign_callback_is_refused_whole(settings, db, r
     sub = subscription()
     envelope = job_arg(event("customer.subscription.created", sub, created=100))
     job = billing_queue(redis_conn).enqueue_call(
-        "worker.jobs.apply_event", args=(envelope,),
-        on_success=Callback("healing_probe.run"), on_failure=Callback("healing_probe.run"))
+        "worker.jobs.apply_event",
+        args=(envelope,),
+        on_success=Callback("healing_probe.run"),
+        on_failure=Callback("healing_probe.run"),
+    )
     drain(settings, redis_conn)
     assert "it names a success callback ('healing_probe.run')" in refused(redis_conn, job)
     assert not probe_module.exists()
@@ -90,7 +95,8 @@ def test_a_job_hash_rq_cannot_load_is_taken_off_the_queue(settings, db, redis_co
     redis_conn.rpush("rq:queue:billing", "garbage")
     sub = subscription()
     job = billing_queue(redis_conn).enqueue_call(
-        "worker.jobs.apply_event", args=(job_arg(event("customer.subscription.created", sub, created=100)),))
+        "worker.jobs.apply_event", args=(job_arg(event("customer.subscription.created", sub, created=100)),)
+    )
     drain(settings, redis_conn)  # the worker goes on to the next job
     assert billing_queue(redis_conn).fetch_job(job.id).get_status() == "finished"
     assert redis_conn.lrange("rq:queue:billing", 0, -1) == []

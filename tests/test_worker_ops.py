@@ -1,4 +1,5 @@
 """The worker's health check and its metrics port, against a real Redis."""
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,14 @@ def test_healthy_only_while_a_worker_on_this_host_progresses(settings, db, redis
 
 
 def healthcheck_env(monkeypatch, redis_url, database_url):
-    for name, value in {"SECRET_KEY": "x" * 40, "REDIS_URL": redis_url, "STRIPE_SECRET_KEY": "sk_test_h",
-                        "STRIPE_WEBHOOK_SECRET": "whsec_h", "APP_ENV": "test", "DATABASE_URL": database_url}.items():
+    for name, value in {
+        "SECRET_KEY": "x" * 40,
+        "REDIS_URL": redis_url,
+        "STRIPE_SECRET_KEY": "sk_test_h",
+        "STRIPE_WEBHOOK_SECRET": "whsec_h",
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+    }.items():
         monkeypatch.setenv(name, value)
 
 
@@ -50,7 +57,8 @@ def test_healthcheck_command_exits_1_without_a_worker(db_url, redis_url, redis_c
 
 
 def test_healthcheck_fails_while_redis_or_the_database_cannot_be_reached(
-        settings, db, db_url, redis_url, redis_conn, monkeypatch, capsys):
+    settings, db, db_url, redis_url, redis_conn, monkeypatch, capsys
+):
     from worker.runner import main
 
     worker = build_worker(install_context(settings, redis_conn))

@@ -4,6 +4,7 @@ between units of work (batches and RQ jobs), without a restart.
 PostgreSQL only: a SQLite connection is a file handle, there is no server to
 drop it (tests/e2e/test_worker_healing.py holds SQLite's lock past its busy
 timeout instead)."""
+
 from __future__ import annotations
 
 import os

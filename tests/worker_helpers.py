@@ -1,4 +1,5 @@
 """Running the real worker in-process for tests (burst mode drains and returns)."""
+
 from __future__ import annotations
 
 import stripe
@@ -11,8 +12,9 @@ from worker.runner import build_worker
 
 
 def stripe_client_for(settings) -> stripe.StripeClient:
-    return stripe.StripeClient(settings.stripe_secret_key, base_addresses={"api": settings.stripe_api_base},
-                               max_network_retries=0)
+    return stripe.StripeClient(
+        settings.stripe_secret_key, base_addresses={"api": settings.stripe_api_base}, max_network_retries=0
+    )
 
 
 def install_context(settings, redis_conn) -> context.WorkerContext:

@@ -8,6 +8,7 @@ which checks every path the job names against ``ALLOWED_FUNCTIONS`` before
 anything is imported. A job that names anything else fails, without retries,
 into RQ's failed registry with the reason; nothing it names is imported.
 """
+
 from __future__ import annotations
 
 from rq.exceptions import DeserializationError
@@ -30,15 +31,19 @@ class AllowedJob(Job):
         except DeserializationError:
             return "refused: the job's data cannot be read as a job"
         if not isinstance(func_name, str) or func_name not in ALLOWED_FUNCTIONS:
-            return f"refused to run {_shown(func_name)}: not one of this project's job functions " \
-                   f"({', '.join(sorted(ALLOWED_FUNCTIONS))})"
+            return (
+                f"refused to run {_shown(func_name)}: not one of this project's job functions "
+                f"({', '.join(sorted(ALLOWED_FUNCTIONS))})"
+            )
         if instance is not None:
             return f"refused to run {func_name} on an instance: the project's jobs are plain functions"
         for kind in ("success", "failure", "stopped"):
             name = getattr(self, f"_{kind}_callback_name", None)
             if name:
-                return f"refused to run {func_name}: it names a {kind} callback ({_shown(name)}); " \
-                       "the project's jobs have none"
+                return (
+                    f"refused to run {func_name}: it names a {kind} callback ({_shown(name)}); "
+                    "the project's jobs have none"
+                )
         return None
 
     @property

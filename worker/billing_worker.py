@@ -15,6 +15,7 @@ loop quits on any Redis error, so every Redis call it makes between batches
 here instead, and RQ's scheduler process, which exits on a Redis error, is
 started again once Redis is back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -125,8 +126,14 @@ class BillingWorker(SimpleWorker):
     def _pause_after(self, what: str, exc: BaseException) -> None:
         self.health.failed(exc)
         pause = self.backoff.next_pause()
-        log.error("%s (%s: %s); trying again in %.1fs", what, type(exc).__name__, exc, pause,
-                  exc_info=not isinstance(exc, REDIS_DOWN))
+        log.error(
+            "%s (%s: %s); trying again in %.1fs",
+            what,
+            type(exc).__name__,
+            exc,
+            pause,
+            exc_info=not isinstance(exc, REDIS_DOWN),
+        )
         time.sleep(pause)
 
     def _next_rq_job(self):
@@ -157,8 +164,13 @@ class BillingWorker(SimpleWorker):
         if job_id is None or queue is None:
             raise exc
         queue.intermediate_queue.remove(job_id)
-        log.error("job %s cannot be loaded (%s: %s); taken off the queue %s, its hash left for inspection",
-                  job_id, type(exc).__name__, exc, queue.name)
+        log.error(
+            "job %s cannot be loaded (%s: %s); taken off the queue %s, its hash left for inspection",
+            job_id,
+            type(exc).__name__,
+            exc,
+            queue.name,
+        )
 
     def _restart_dead_scheduler(self) -> None:
         """RQ's scheduler process exits on a Redis error; RQ itself restarts it

@@ -8,6 +8,7 @@ A batch the database refuses as a whole is split in halves until the
 delivery at fault is alone; only a database (or Redis) that cannot be
 reached leaves a batch pending.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,13 +17,13 @@ import time
 import redis
 from rq import Queue, Retry
 
+from shared.infra.db import database_reachable, is_infrastructure_error
+from shared.infra.logs import log_event
+from shared.infra.models import StripeEvent
 from shared.ops import metrics
 from shared.sync import inbox
 from shared.sync.apply import EventApplier, Result, is_transient
-from shared.infra.db import database_reachable, is_infrastructure_error
 from shared.sync.inbox import Envelope
-from shared.infra.logs import log_event
-from shared.infra.models import StripeEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,16 @@ FAILED_TTL = 30 * 24 * 3600  # keep final failures for a month, like Stripe's ev
 
 
 class InboxConsumer:
-    def __init__(self, conn: redis.Redis, applier: EventApplier, queue: Queue, name: str,
-                 batch_size: int = 200, claim_idle_seconds: int = 60, max_retries: int = 5):
+    def __init__(
+        self,
+        conn: redis.Redis,
+        applier: EventApplier,
+        queue: Queue,
+        name: str,
+        batch_size: int = 200,
+        claim_idle_seconds: int = 60,
+        max_retries: int = 5,
+    ):
         self.conn = conn
         self.applier = applier
         self.queue = queue
@@ -106,8 +115,12 @@ class InboxConsumer:
                 raise  # infrastructure: the batch is not at fault and stays pending
             if len(envelopes) == 1:
                 return [self.applier.fail_alone(envelopes[0], exc)]
-            log.warning("batch of %d deliveries failed as a whole (%s: %s); applying each half",
-                        len(envelopes), type(exc).__name__, (str(exc).splitlines() or [""])[0][:300])
+            log.warning(
+                "batch of %d deliveries failed as a whole (%s: %s); applying each half",
+                len(envelopes),
+                type(exc).__name__,
+                (str(exc).splitlines() or [""])[0][:300],
+            )
             middle = len(envelopes) // 2
             return self._apply_contained(envelopes[:middle]) + self._apply_contained(envelopes[middle:])
 

@@ -3,6 +3,7 @@
 Jobs are run by dotted path with primitive arguments, so they find their
 database, Redis and Stripe client here rather than in their arguments.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,11 +11,11 @@ from dataclasses import dataclass
 import redis
 import stripe
 
-from shared.sync.apply import EventApplier
 from shared.infra.db import init_database
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
 from shared.infra.stripe_client import build_stripe_client
+from shared.sync.apply import EventApplier
 
 
 @dataclass

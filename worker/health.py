@@ -12,6 +12,7 @@ round trip as its heartbeat (once per batch, or once a second when idle).
   dead, hung, blocked on a lock, or failing every batch while work waits.
 A worker that is idle progresses every second, so it never looks stalled.
 """
+
 from __future__ import annotations
 
 import socket
@@ -20,10 +21,10 @@ import time
 import redis
 from rq import Worker
 
-from shared.ops import readiness
 from shared.infra.db import init_database
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
+from shared.ops import readiness
 
 PROGRESS_FIELD = "portal_progress_at"
 FAILURE_FIELD = "portal_last_failure"
@@ -50,8 +51,9 @@ class HealthRecord:
         return {PROGRESS_FIELD: f"{self.progress_at:.3f}", FAILURE_FIELD: self.last_failure}
 
 
-def stall_problem(conn: redis.Redis, stall_seconds: float, hostname: str | None = None,
-                  now: float | None = None) -> str | None:
+def stall_problem(
+    conn: redis.Redis, stall_seconds: float, hostname: str | None = None, now: float | None = None
+) -> str | None:
     """None if a worker on this host progressed in the last ``stall_seconds``, else why not."""
     hostname = hostname or socket.gethostname()
     now = time.time() if now is None else now
@@ -69,8 +71,9 @@ def stall_problem(conn: redis.Redis, stall_seconds: float, hostname: str | None 
     if not ages:
         return f"no worker on {hostname} is registered in Redis"
     age, name, failure = min(ages)
-    return f"worker {name} has made no progress for {age:.0f} s (limit {stall_seconds} s)" + \
-        (f"; last failure: {failure}" if failure else "")
+    return f"worker {name} has made no progress for {age:.0f} s (limit {stall_seconds} s)" + (
+        f"; last failure: {failure}" if failure else ""
+    )
 
 
 def problem(settings: Settings, hostname: str | None = None) -> str | None:

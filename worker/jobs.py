@@ -1,13 +1,14 @@
 """RQ jobs. They take primitives, find their resources in worker.context, and
 let exceptions propagate so RQ retries them and keeps the final failure."""
+
 from __future__ import annotations
 
-from shared.ops import metrics
-from shared.sync.apply import DUPLICATE
 from shared.infra.db import unit_of_work
 from shared.infra.errors import EventError
-from shared.sync.inbox import Envelope
 from shared.infra.models import StripeEvent
+from shared.ops import metrics
+from shared.sync.apply import DUPLICATE
+from shared.sync.inbox import Envelope
 from worker import context
 
 

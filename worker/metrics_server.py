@@ -4,6 +4,7 @@ Each worker replica serves its own numbers (a multiprocess directory shared
 between containers would mix up processes that have the same pid); Prometheus
 finds the replicas by DNS (see docs/operations.md).
 """
+
 from __future__ import annotations
 
 import threading

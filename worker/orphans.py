@@ -8,6 +8,7 @@ exists, outside whatever supervises the workers. On Linux we ask the kernel to
 send each child SIGTERM when its parent dies; RQ's scheduler answers SIGTERM by
 releasing its lock and exiting. Elsewhere the lock's TTL remains the fallback.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -1,4 +1,5 @@
 """Start a worker: ``python -m worker`` (the Procfile's and compose's command)."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--burst", action="store_true", help="drain what is queued, then exit")
     parser.add_argument("--name", help="worker name (default: generated, unique)")
-    parser.add_argument("--healthcheck", action="store_true",
-                        help="exit 0 if Redis and the database answer and a worker on this host made progress "
-                        "in the last WORKER_STALL_SECONDS, else print why and exit 1")
+    parser.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="exit 0 if Redis and the database answer and a worker on this host made progress "
+        "in the last WORKER_STALL_SECONDS, else print why and exit 1",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()

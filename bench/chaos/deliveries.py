@@ -8,6 +8,7 @@ ends at a deadline the run sets. A poison event answered 4xx is refused for
 good (the web rejected it at the door, which is allowed); an innocent event
 is retried whatever the answer, since a refusal would lose it.
 """
+
 from __future__ import annotations
 
 import heapq

@@ -1,4 +1,5 @@
 """The faults, each at its moment of the flow, each recorded with when it began and ended."""
+
 from __future__ import annotations
 
 import signal
@@ -85,8 +86,13 @@ class FaultRunner:
         replacement = self.stack.start_worker()  # as an orchestrator rolls a process: the new one at once
         started = time.monotonic()
         code = victim.process.wait(120)
-        return {"terminated": victim.name, "deliveries_it_held": holding, "exit_code": code,
-                "exit_seconds": round(time.monotonic() - started, 2), "replacement": replacement.name}
+        return {
+            "terminated": victim.name,
+            "deliveries_it_held": holding,
+            "exit_code": code,
+            "exit_seconds": round(time.monotonic() - started, 2),
+            "replacement": replacement.name,
+        }
 
     def _redis_kill(self) -> dict:
         self.stack.kill_redis()
@@ -106,9 +112,12 @@ class FaultRunner:
 
     def _redos(self) -> dict:
         count = self.stack.web.workers  # one per web process: enough to pin them all if the pattern is quadratic
-        threads = [threading.Thread(target=hostile.redos_register,
-                                    args=(self.stack.web.port, self.log, self.profile.redos_padding))
-                   for _ in range(count)]
+        threads = [
+            threading.Thread(
+                target=hostile.redos_register, args=(self.stack.web.port, self.log, self.profile.redos_padding)
+            )
+            for _ in range(count)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

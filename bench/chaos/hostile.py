@@ -2,6 +2,7 @@
 be answered 4xx; none may delay Stripe's deliveries (the poster's latencies
 during these windows show whether they did).
 """
+
 from __future__ import annotations
 
 import http.client
@@ -21,8 +22,14 @@ REDOS_EMAIL_PADDING = 32_000  # "a@" + dots + "@": quadratic in the old pattern 
 
 
 def _valid_body() -> bytes:
-    return body_of(event("evt_chaoshostile", "customer.subscription.updated",
-                         subscription("sub_chaoshostile", "cus_chaoshostile", 1_767_225_600), 1_767_225_600))
+    return body_of(
+        event(
+            "evt_chaoshostile",
+            "customer.subscription.updated",
+            subscription("sub_chaoshostile", "cus_chaoshostile", 1_767_225_600),
+            1_767_225_600,
+        )
+    )
 
 
 def webhook_requests(secret: str) -> dict:
@@ -57,8 +64,10 @@ class HostileLog:
 
     def summary(self) -> dict:
         with self.lock:
-            return {kind: {"answers": dict(counts), "slowest_seconds": round(self.slowest[kind], 2)}
-                    for kind, counts in self.seen.items()}
+            return {
+                kind: {"answers": dict(counts), "slowest_seconds": round(self.slowest[kind], 2)}
+                for kind, counts in self.seen.items()
+            }
 
     def server_errors(self) -> int:
         with self.lock:
@@ -84,11 +93,16 @@ def redos_register(port: int, log: HostileLog, padding: int = REDOS_EMAIL_PADDIN
     started = time.monotonic()
     try:
         cookie, token = _register_form(port)
-        form = urllib.parse.urlencode({"csrf_token": token, "email": "a@" + "." * padding + "@",
-                                       "password": "long-enough-password"})
+        form = urllib.parse.urlencode(
+            {"csrf_token": token, "email": "a@" + "." * padding + "@", "password": "long-enough-password"}
+        )
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        conn.request("POST", "/register", body=form, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        conn.request(
+            "POST",
+            "/register",
+            body=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        )
         status = conn.getresponse().status
         conn.close()
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -105,7 +119,8 @@ def _register_form(port: int) -> tuple[str, str]:
     cookie = "; ".join(value.split(";", 1)[0] for name, value in response.getheaders() if name.lower() == "set-cookie")
     conn.close()
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page)
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
     if not match:
         raise ValueError("no csrf_token on /register")
     return cookie, match.group(1)
@@ -117,8 +132,10 @@ def slow_clients(port: int, count: int, hold_seconds: float, log: HostileLog) ->
     for _ in range(count):
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: 100000\r\nStripe-Signature: t=1,v1=00\r\n\r\n{{\"id\": ".encode())
+            sock.sendall(
+                f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f'Content-Length: 100000\r\nStripe-Signature: t=1,v1=00\r\n\r\n{{"id": '.encode()
+            )
             sockets.append(sock)
         except OSError as exc:
             log.record("slow_client", type(exc).__name__, 0.0)

@@ -1,4 +1,5 @@
 """How big and how long a run is: the full suite, and the short one CI runs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,5 +29,16 @@ FULL = Profile()
 # alone would outlast the run. Not less: a worker that keeps failing its batch
 # re-reads it at least every 10 s (worker/billing_worker.py), so with 15 s no
 # other worker rescues a stuck worker's batch that production would not.
-SHORT = Profile(subscriptions=50, rounds=2, poison_per_shape=1, workers=2, flow_seconds=20, lock_seconds=5,
-                redis_down_seconds=2, slow_clients=16, slow_seconds=4, redos_padding=16_000, claim_idle_seconds=15)
+SHORT = Profile(
+    subscriptions=50,
+    rounds=2,
+    poison_per_shape=1,
+    workers=2,
+    flow_seconds=20,
+    lock_seconds=5,
+    redis_down_seconds=2,
+    slow_clients=16,
+    slow_seconds=4,
+    redos_padding=16_000,
+    claim_idle_seconds=15,
+)

@@ -1,4 +1,5 @@
 """One run of the fault suite: histories, the stack, the flow with its faults, the drain, the counts."""
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,9 @@ SAMPLE_SECONDS = 0.5
 
 def build_deliveries(histories: Histories, profile: Profile, with_poison: bool, rng: random.Random):
     """Every event once, a share again, all shuffled and spread over the flow; poison mixed in."""
-    events = histories.events + [rng.choice(histories.events) for _ in range(int(len(histories.events) *
-                                                                                 profile.duplicates))]
+    events = histories.events + [
+        rng.choice(histories.events) for _ in range(int(len(histories.events) * profile.duplicates))
+    ]
     rng.shuffle(events)
     step = profile.flow_seconds / max(len(events), 1)
     deliveries = [Delivery(e["id"], body_of(e), n * step) for n, e in enumerate(events)]
@@ -44,8 +46,11 @@ def build_deliveries(histories: Histories, profile: Profile, with_poison: bool, 
         first, last = (f * profile.flow_seconds for f in fault_module.HOSTILE_WINDOW)
         for via, (shape, event) in poison_events(profile.poison_per_shape, snapshots, newest, rng):
             received = "soon" if shape == "received_not_a_time" else None
-            deliveries.append(Delivery(event["id"], body_of(event), rng.uniform(first, last), poison=shape,
-                                       via=via, received=received))
+            deliveries.append(
+                Delivery(
+                    event["id"], body_of(event), rng.uniform(first, last), poison=shape, via=via, received=received
+                )
+            )
     return deliveries
 
 
@@ -79,8 +84,15 @@ class Sampler:
             except Exception:  # the suite's own connection is not under test; a gap in the timeline is fine
                 settled = None
             acknowledged = sum(1 for a in self.poster.attempts[:] if isinstance(a.status, int) and a.status < 300)
-            self.rows.append([round(time.monotonic() - self.t0, 1), self.backlog(), settled,
-                              len(self.stack.live_workers()), acknowledged])
+            self.rows.append(
+                [
+                    round(time.monotonic() - self.t0, 1),
+                    self.backlog(),
+                    settled,
+                    len(self.stack.live_workers()),
+                    acknowledged,
+                ]
+            )
 
 
 def wait_drained(poster: Poster, sampler: Sampler, deadline: float) -> float | None:
@@ -94,14 +106,20 @@ def wait_drained(poster: Poster, sampler: Sampler, deadline: float) -> float | N
 
 def latency(attempts, windows) -> dict:
     """Webhook answer times of innocent deliveries, overall and during each fault."""
+
     def summary(picked):
         seconds = sorted(a.seconds for a in picked)
         if not seconds:
             return {"requests": 0}
         p99 = seconds[math.ceil(len(seconds) * 0.99) - 1]  # nearest rank
-        return {"requests": len(seconds), "median_ms": round(statistics.median(seconds) * 1000, 1),
-                "p99_ms": round(p99 * 1000, 1), "max_ms": round(seconds[-1] * 1000, 1),
-                "not_2xx": sum(1 for a in picked if not (isinstance(a.status, int) and a.status < 300))}
+        return {
+            "requests": len(seconds),
+            "median_ms": round(statistics.median(seconds) * 1000, 1),
+            "p99_ms": round(p99 * 1000, 1),
+            "max_ms": round(seconds[-1] * 1000, 1),
+            "not_2xx": sum(1 for a in picked if not (isinstance(a.status, int) and a.status < 300)),
+        }
+
     innocent = [a for a in attempts if not a.poison]
     out = {"all": summary(innocent)}
     for record in windows:
@@ -129,10 +147,15 @@ def run(profile: Profile, fault_names: set[str], base_url: str, workdir: Path, s
         cleanup.callback(stack.stop)
         stack.start()
         deliveries = build_deliveries(histories, profile, "poison" in fault_names, rng)
-        say(f"stack up (web {stack.url}, {profile.workers} workers, schema {postgres.schema}); "
-            f"posting {len(deliveries)} deliveries of {len(histories.events)} events over {profile.flow_seconds:.0f}s")
+        say(
+            f"stack up (web {stack.url}, {profile.workers} workers, schema {postgres.schema}); "
+            f"posting {len(deliveries)} deliveries of {len(histories.events)} events over {profile.flow_seconds:.0f}s"
+        )
         return _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) | {
-            "run_id": run_id, "schema": postgres.schema, "workdir": str(workdir)}
+            "run_id": run_id,
+            "schema": postgres.schema,
+            "workdir": str(workdir),
+        }
 
 
 def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> dict:
@@ -146,8 +169,9 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
         thread.join()
     poison_due = [d.due for d in deliveries if d.poison]
     if poison_due:
-        runner.records.append(fault_module.Record("poison", min(poison_due), max(poison_due),
-                                                  {"events": len(poison_due)}))
+        runner.records.append(
+            fault_module.Record("poison", min(poison_due), max(poison_due), {"events": len(poison_due)})
+        )
     # The backlog cannot empty before the flow has been posted: the drain clock
     # starts at the end of the last fault or of the flow, whichever is later.
     last_fault = max(runner.last_end(), t0 + max(d.due for d in deliveries))
@@ -160,13 +184,18 @@ def _flow(profile, fault_names, stack, sandbox, histories, deliveries, say) -> d
     webhook_latency = latency(poster.attempts, runner.records)
     failures = counts.failures() + service_failures(stack, log) + latency_failures(webhook_latency)
     return {
-        "counts": counts.as_dict(), "line": counts.line(), "failures": failures, "ok": not failures,
+        "counts": counts.as_dict(),
+        "line": counts.line(),
+        "failures": failures,
+        "ok": not failures,
         "faults": [vars(r) for r in sorted(runner.records, key=lambda r: r.started)],
         "last_fault_seconds": round(last_fault - t0, 1),
-        "deliveries": len(deliveries), "events": len(histories.events),
+        "deliveries": len(deliveries),
+        "events": len(histories.events),
         "subscriptions": len(histories.subscription_ids),
         "webhook_latency": webhook_latency,
-        "hostile": log.summary(), "hostile_server_errors": log.server_errors(),
+        "hostile": log.summary(),
+        "hostile_server_errors": log.server_errors(),
         "worker_exits_not_caused_by_the_suite": stack.unplanned_exits,
         "timeline": {"columns": ["seconds", "stream", "settled", "live_workers", "2xx"], "rows": sampler.rows},
         "machine": machine.describe(),
@@ -186,8 +215,11 @@ def service_failures(stack, log) -> list[str]:
 def latency_failures(webhook_latency: dict) -> list[str]:
     """A fault that delayed a webhook answer by more than a second over the run's median."""
     limit_ms = webhook_latency["all"]["median_ms"] + 1000
-    return [f"a webhook took {window['max_ms']:.0f} ms during {name} (median {limit_ms - 1000:.0f} ms)"
-            for name, window in webhook_latency.items() if window.get("max_ms", 0) > limit_ms]
+    return [
+        f"a webhook took {window['max_ms']:.0f} ms during {name} (median {limit_ms - 1000:.0f} ms)"
+        for name, window in webhook_latency.items()
+        if window.get("max_ms", 0) > limit_ms
+    ]
 
 
 def count(deliveries, histories, sandbox, stack, last_fault, drained_at) -> tuple[tally.Counts, dict]:
@@ -201,11 +233,16 @@ def count(deliveries, histories, sandbox, stack, last_fault, drained_at) -> tupl
     wrong = tally.wrong_rows(expected_rows(sandbox.stripe_client(), histories.subscription_ids), tally.stored_rows())
     twice = sorted(e for e, n in transitions.items() if n > 1)
     counts = tally.Counts(
-        acknowledged=len(acked), applied=len(acked) - len(lost), lost=len(lost), applied_twice=len(twice),
-        wrong=len(wrong), poison_failed=sum(1 for e in poison_acked if tally.failed(rows, in_rq, e)),
+        acknowledged=len(acked),
+        applied=len(acked) - len(lost),
+        lost=len(lost),
+        applied_twice=len(twice),
+        wrong=len(wrong),
+        poison_failed=sum(1 for e in poison_acked if tally.failed(rows, in_rq, e)),
         poison_acknowledged=len(poison_acked),
         drain_seconds=None if drained_at is None else round(max(0.0, drained_at - last_fault), 1),
-        unacknowledged=len(innocent - acked))
+        unacknowledged=len(innocent - acked),
+    )
     details = {
         "lost_still_in_stream": len(set(lost) & tally.event_ids_in_stream(redis.Redis.from_url(stack.redis.url))),
         "lost_sample": [{"id": e, "ledger": tally.ledger_row(rows, e)[0]} for e in lost[:20]],
@@ -222,6 +259,14 @@ def _poison_report(deliveries, rows, in_rq) -> list[dict]:
     for d in deliveries:
         if d.poison:
             answer = "2xx" if d.acknowledged_at is not None else (d.refused_with or "never answered")
-            report.append({"shape": d.poison, "via": d.via, "id": d.event_id[:60], "answer": answer,
-                           "ledger": tally.ledger_row(rows, d.event_id)[0], "in_rq": tally.in_rq(in_rq, d.event_id)})
+            report.append(
+                {
+                    "shape": d.poison,
+                    "via": d.via,
+                    "id": d.event_id[:60],
+                    "answer": answer,
+                    "ledger": tally.ledger_row(rows, d.event_id)[0],
+                    "in_rq": tally.in_rq(in_rq, d.event_id),
+                }
+            )
     return report

@@ -8,6 +8,7 @@ and ``python -m worker`` processes. The suite plays the orchestrator: like
 compose's ``restart: unless-stopped``, a worker that exits is started again;
 exits the suite did not cause are recorded.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,8 @@ from bench.procs import BIN, Gunicorn, base_env, spawn, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis, free_port
 from shared.infra import migrations
-from shared.sync import inbox
 from shared.infra.db import database, init_database
+from shared.sync import inbox
 
 WEBHOOK_SECRET = "whsec_chaos_suite_signing_secret"
 RESTART_DELAY_SECONDS = 1.0  # an orchestrator does not restart a crashed process in the same instant
@@ -136,8 +137,9 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.redis = LocalRedis(self.workdir / "redis", append_only=True).start()
         web_workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2)  # gunicorn.conf.py's
-        self.web = Gunicorn("portal_service:create_app()", free_port(), web_workers, self.env(),
-                            self.workdir / "web.log").start()
+        self.web = Gunicorn(
+            "portal_service:create_app()", free_port(), web_workers, self.env(), self.workdir / "web.log"
+        ).start()
         for _ in range(self.worker_count):
             self.start_worker()
         self._supervising.set()
@@ -150,9 +152,14 @@ class Stack:
 
     def env(self) -> dict:
         return base_env(
-            SECRET_KEY="chaos-secret-key-long-enough-for-production-use", APP_ENV="production",
-            DATABASE_URL=self.postgres.service_url, REDIS_URL=self.redis.url, STRIPE_SECRET_KEY="sk_test_chaos",
-            STRIPE_API_BASE=self.stripe_api_base, STRIPE_WEBHOOK_SECRET=self.secret, LOG_LEVEL="INFO",
+            SECRET_KEY="chaos-secret-key-long-enough-for-production-use",
+            APP_ENV="production",
+            DATABASE_URL=self.postgres.service_url,
+            REDIS_URL=self.redis.url,
+            STRIPE_SECRET_KEY="sk_test_chaos",
+            STRIPE_API_BASE=self.stripe_api_base,
+            STRIPE_WEBHOOK_SECRET=self.secret,
+            LOG_LEVEL="INFO",
             **self.extra_env,
         )
 
@@ -161,8 +168,9 @@ class Stack:
         with self._lock:
             self._started_workers += 1
             name = f"chaos-w{self._started_workers}"
-            process = spawn([str(BIN / "python"), "-m", "worker", "--name", name], self.env(),
-                            self.workdir / f"{name}.log")
+            process = spawn(
+                [str(BIN / "python"), "-m", "worker", "--name", name], self.env(), self.workdir / f"{name}.log"
+            )
             worker = Worker(name, process)
             self.workers.append(worker)
             return worker
@@ -205,8 +213,9 @@ class Stack:
                 exited = [w for w in self.workers if w.process.poll() is not None and not w.planned_stop]
                 for worker in exited:
                     worker.planned_stop = True  # handled: restarted once
-                    self.unplanned_exits.append({"worker": worker.name, "exit_code": worker.process.returncode,
-                                                 "at": time.time()})
+                    self.unplanned_exits.append(
+                        {"worker": worker.name, "exit_code": worker.process.returncode, "at": time.time()}
+                    )
             for _ in exited:
                 time.sleep(RESTART_DELAY_SECONDS)
                 if self._supervising.is_set():

@@ -12,6 +12,7 @@
   written straight into the stream) recorded failed in the ledger or handed to
   RQ's failure handling (queued, scheduled for retry, or failed).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -23,12 +24,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from rq.serializers import JSONSerializer
 
 from bench.histories import COMPARED
-from shared.sync import inbox
 from shared.infra.db import database
-from shared.sync.event_shape import storable_id
-from shared.sync.ledger import DONE
 from shared.infra.models import StripeEvent, Subscription
 from shared.infra.queue import billing_queue
+from shared.sync import inbox
+from shared.sync.event_shape import storable_id
+from shared.sync.ledger import DONE
 
 DRAIN_LIMIT_SECONDS = 60
 
@@ -47,15 +48,24 @@ class Counts:
 
     def line(self) -> str:
         drain = "undrained" if self.drain_seconds is None else f"{self.drain_seconds:.1f}"
-        return (f"acknowledged={self.acknowledged} applied={self.applied} lost={self.lost} "
-                f"applied_twice={self.applied_twice} wrong={self.wrong} "
-                f"poison_failed={self.poison_failed}/{self.poison_acknowledged} drain_seconds={drain}")
+        return (
+            f"acknowledged={self.acknowledged} applied={self.applied} lost={self.lost} "
+            f"applied_twice={self.applied_twice} wrong={self.wrong} "
+            f"poison_failed={self.poison_failed}/{self.poison_acknowledged} drain_seconds={drain}"
+        )
 
     def failures(self, drain_limit: float = DRAIN_LIMIT_SECONDS) -> list[str]:
         """The promises broken; empty when the run passed."""
-        broken = [f"{name}={value}" for name, value in
-                  (("lost", self.lost), ("applied_twice", self.applied_twice), ("wrong", self.wrong),
-                   ("unacknowledged", self.unacknowledged)) if value]
+        broken = [
+            f"{name}={value}"
+            for name, value in (
+                ("lost", self.lost),
+                ("applied_twice", self.applied_twice),
+                ("wrong", self.wrong),
+                ("unacknowledged", self.unacknowledged),
+            )
+            if value
+        ]
         if self.poison_failed != self.poison_acknowledged:
             broken.append(f"poison not recorded failed: {self.poison_acknowledged - self.poison_failed}")
         if self.drain_seconds is None or self.drain_seconds > drain_limit:

@@ -1,4 +1,5 @@
 """Operator commands, one module per group; ``register`` adds them to the Flask CLI."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,13 @@ from flask import Flask, current_app
 def register(app: Flask) -> None:
     from portal_service.commands import events, failed, portal_config, sync, users
 
-    for command in (sync.sync_command, events.events_group, failed.failed_group,
-                    portal_config.portal_config_group, users.user_group):
+    for command in (
+        sync.sync_command,
+        events.events_group,
+        failed.failed_group,
+        portal_config.portal_config_group,
+        users.user_group,
+    ):
         app.cli.add_command(command)
 
 

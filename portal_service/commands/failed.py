@@ -1,15 +1,18 @@
 """``failed list|requeue|purge``: events whose jobs finally failed."""
+
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
 
 from portal_service.commands import redis_conn, would
-from shared.ops import failed_events
 from shared.infra.db import database
+from shared.ops import failed_events
 
 
-@click.group("failed", cls=AppGroup, help="Events whose retries are exhausted (RQ's failed registry of the billing queue).")
+@click.group(
+    "failed", cls=AppGroup, help="Events whose retries are exhausted (RQ's failed registry of the billing queue)."
+)
 def failed_group() -> None:
     pass
 

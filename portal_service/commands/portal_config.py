@@ -1,4 +1,5 @@
 """``portal-config diff|apply FILE``: the Customer Portal configuration, from a file."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,11 @@ def diff_command(path: str) -> None:
     click.echo(f"{len(changes)} change(s)")
 
 
-@portal_config_group.command("apply", help="Create or update the configuration in Stripe and record "
-                             "its id (in the setting table) for portal sessions; PORTAL_CONFIGURATION_ID wins.")
+@portal_config_group.command(
+    "apply",
+    help="Create or update the configuration in Stripe and record "
+    "its id (in the setting table) for portal sessions; PORTAL_CONFIGURATION_ID wins.",
+)
 @FILE
 @click.option("--dry-run", is_flag=True, help="Only show the changes (the same as `diff`).")
 def apply_command(path: str, dry_run: bool) -> None:

@@ -1,23 +1,27 @@
 """``sync``: repair drift between Stripe's subscriptions and the database."""
+
 from __future__ import annotations
 
 import time
 from collections import Counter
 
 import click
-from flask.cli import with_appcontext
 import redis
+from flask.cli import with_appcontext
 
 from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
-from shared.sync import reconcile
 from shared.infra.db import database
 from shared.infra.errors import EventError
+from shared.sync import reconcile
 from shared.sync.stripe_objects import id_of
 
 
-@click.command("sync", help="Bring subscription rows up to date with Stripe (all statuses), "
-               "through the worker's own ordering rule. Reports rows created, changed, unchanged, "
-               "and kept (the database already holds a newer state than the fetch).")
+@click.command(
+    "sync",
+    help="Bring subscription rows up to date with Stripe (all statuses), "
+    "through the worker's own ordering rule. Reports rows created, changed, unchanged, "
+    "and kept (the database already holds a newer state than the fetch).",
+)
 @click.option("--customer", metavar="CUS", help="Only this Stripe customer's subscriptions.")
 @click.option("--dry-run", is_flag=True, help="Change nothing; report what would change.")
 @with_appcontext
@@ -47,7 +51,9 @@ def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
         return "invalid"
     verb = f"would be {result.outcome}" if dry_run else result.outcome
     if result.outcome == reconcile.CREATED:
-        click.echo(f"{result.subscription_id} {verb}: customer {id_of(obj.get('customer'))}, status {obj.get('status')}")
+        click.echo(
+            f"{result.subscription_id} {verb}: customer {id_of(obj.get('customer'))}, status {obj.get('status')}"
+        )
     elif result.outcome == reconcile.CHANGED:
         click.echo(f"{result.subscription_id} {verb}: {', '.join(result.fields)}")
     return result.outcome

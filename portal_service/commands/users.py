@@ -1,17 +1,18 @@
 """``user create|show|sign-out``: accounts, from the command line."""
+
 from __future__ import annotations
 
 import sys
 
 import click
-from flask.cli import AppGroup
 from flask import current_app
+from flask.cli import AppGroup
 
 from portal_service.commands import redis_conn, settings
 from shared.accounts import user_sessions
+from shared.accounts.users import AccountError, create_user, find_by_email
 from shared.billing.status import billing_status
 from shared.infra.db import database
-from shared.accounts.users import AccountError, create_user, find_by_email
 
 
 @click.group("user", cls=AppGroup, help="Accounts.")

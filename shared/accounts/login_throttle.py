@@ -14,6 +14,7 @@ Registrations are counted per IP the same way, successful or not: each one
 costs an Argon2id hash, and "already registered" answers would otherwise let
 one address enumerate accounts or fill the user table without limit.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -11,6 +11,7 @@ Only signed-in sessions are stored. Anonymous visitors (their CSRF token) stay
 in the cookie, so nobody can fill Redis, which holds the webhook inbox, by
 loading the sign-in page.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Accounts: creating users and checking passwords (Argon2id)."""
+
 from __future__ import annotations
 
 from argon2 import PasswordHasher

@@ -9,6 +9,7 @@
 - A scheduled end (``cancel_at``) that has passed ends access even if the
   webhook that flips the status has not arrived yet.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

@@ -5,6 +5,7 @@ Stripe (the price's product name and unit amount), so a price edited in the
 dashboard shows without a deploy; they are cached for a few minutes so a page
 view does not cost a Stripe call each time.
 """
+
 from __future__ import annotations
 
 import threading
@@ -57,8 +58,9 @@ def is_price_id(key: str) -> bool:
 class PlanCatalog:
     """The configured plans, resolved through Stripe and cached for ``ttl`` seconds."""
 
-    def __init__(self, client: stripe.StripeClient, keys: tuple[str, ...], ttl: float = CACHE_SECONDS,
-                 clock=time.monotonic):
+    def __init__(
+        self, client: stripe.StripeClient, keys: tuple[str, ...], ttl: float = CACHE_SECONDS, clock=time.monotonic
+    ):
         self.client = client
         self.keys = keys
         self.ttl = ttl
@@ -100,8 +102,9 @@ class PlanCatalog:
         lookup_keys = [key for key in self.keys if not is_price_id(key)]
         found: dict[str, Plan] = {}
         if lookup_keys:
-            page = self.client.v1.prices.list(params={"lookup_keys": lookup_keys, "expand": ["data.product"],
-                                                      "limit": 100})
+            page = self.client.v1.prices.list(
+                params={"lookup_keys": lookup_keys, "expand": ["data.product"], "limit": 100}
+            )
             for price in page.data:
                 data = price.to_dict()
                 found[data.get("lookup_key")] = plan_from_price(data.get("lookup_key"), data)
@@ -110,4 +113,3 @@ class PlanCatalog:
                 price = self.client.v1.prices.retrieve(key, params={"expand": ["product"]})
                 found[key] = plan_from_price(key, price.to_dict())
         return [found[key] for key in self.keys if key in found]
-

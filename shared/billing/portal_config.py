@@ -4,6 +4,7 @@ The file uses the names of Stripe's ``billing_portal.configurations`` API, so
 what it says is what Stripe receives. It is checked here first, so a typo
 fails with the setting's path before anything is sent.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -40,8 +41,18 @@ SPEC: dict = {
             "proration_behavior": PRORATION,
             "cancellation_reason": {
                 "enabled": bool,
-                "options": [("too_expensive", "missing_features", "switched_service", "unused",
-                             "customer_service", "too_complex", "low_quality", "other")],
+                "options": [
+                    (
+                        "too_expensive",
+                        "missing_features",
+                        "switched_service",
+                        "unused",
+                        "customer_service",
+                        "too_complex",
+                        "low_quality",
+                        "other",
+                    )
+                ],
             },
         },
         "subscription_update": {

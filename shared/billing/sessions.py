@@ -5,17 +5,18 @@ settings, never from the request: the customer, the subscription a deep link
 acts on, the return address. The request only picks among fixed choices (a
 configured plan, a flow from FLOWS).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
 
 import stripe
 
-from shared.infra import stored_settings
 from shared.billing.access import cancellation_date, is_live, primary_subscription
-from shared.billing.status import subscriptions_of
-from shared.infra.models import Subscription, User
 from shared.billing.plans import PlanCatalog
+from shared.billing.status import subscriptions_of
+from shared.infra import stored_settings
+from shared.infra.models import Subscription, User
 from shared.infra.settings import Settings
 from shared.infra.timeutil import utcnow
 
@@ -105,7 +106,8 @@ def checkout_params(settings: Settings, catalog: PlanCatalog, user: User, plan_k
     return params
 
 
-def open_checkout(client: stripe.StripeClient, settings: Settings, catalog: PlanCatalog, user: User,
-                  plan_key: str) -> str:
+def open_checkout(
+    client: stripe.StripeClient, settings: Settings, catalog: PlanCatalog, user: User, plan_key: str
+) -> str:
     session = client.v1.checkout.sessions.create(params=checkout_params(settings, catalog, user, plan_key))
     return session.url

@@ -1,4 +1,5 @@
 """The billing status of one user, as the API and the CLI report it."""
+
 from __future__ import annotations
 
 from datetime import datetime

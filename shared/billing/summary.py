@@ -1,4 +1,5 @@
 """What the billing page shows one user, in words: plan, price, status, dates, access."""
+
 from __future__ import annotations
 
 import logging
@@ -7,11 +8,18 @@ from datetime import datetime
 
 import stripe
 
-from shared.billing.access import cancellation_date, describe_dates, describe_status, grants_access, has_access, \
-    is_live, primary_subscription
+from shared.billing.access import (
+    cancellation_date,
+    describe_dates,
+    describe_status,
+    grants_access,
+    has_access,
+    is_live,
+    primary_subscription,
+)
+from shared.billing.plans import Plan, PlanCatalog
 from shared.billing.status import subscriptions_of
 from shared.infra.models import Subscription, User
-from shared.billing.plans import Plan, PlanCatalog
 from shared.infra.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -37,8 +45,9 @@ class BillingSummary:
         return self.subscription is not None and cancellation_date(self.subscription) is not None
 
 
-def billing_summary(user: User, catalog: PlanCatalog, grace_days: int = 0,
-                    now: datetime | None = None) -> BillingSummary:
+def billing_summary(
+    user: User, catalog: PlanCatalog, grace_days: int = 0, now: datetime | None = None
+) -> BillingSummary:
     now = now or utcnow()
     subs = subscriptions_of(user)
     primary = primary_subscription(subs, now, grace_days)
@@ -51,10 +60,10 @@ def billing_summary(user: User, catalog: PlanCatalog, grace_days: int = 0,
         log.warning("plans could not be read from Stripe: %s", type(exc).__name__)
         offered, plan, unavailable = [], None, True
     if primary is None:
-        return BillingSummary(bool(user.stripe_customer_id), access, offered=offered,
-                              plans_unavailable=unavailable)
+        return BillingSummary(bool(user.stripe_customer_id), access, offered=offered, plans_unavailable=unavailable)
     status = describe_status(primary)
     if primary.status in ("active", "trialing") and not grants_access(primary, now, grace_days):
         status = "Ended"  # a scheduled end passed before the webhook that says so
-    return BillingSummary(bool(user.stripe_customer_id), access, primary, status, describe_dates(primary),
-                          plan, offered, unavailable)
+    return BillingSummary(
+        bool(user.stripe_customer_id), access, primary, status, describe_dates(primary), plan, offered, unavailable
+    )

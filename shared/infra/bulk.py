@@ -8,6 +8,7 @@ text once, for one row; later statements of any length repeat its group and
 only supply values, converted by each field's own ``db_value`` exactly as
 peewee would. The repeat is checked once against peewee's own two-row text.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ def _template(model: type[Model], fields: list, finish: Callable[[Insert], Inser
     one, params = text(1)
     group = "(" + ", ".join([database.param] * len(fields)) + ")"
     head, found, tail = one.partition(" VALUES " + group)
-    template = Template(head + " VALUES ", group, tail, params[len(fields):])
+    template = Template(head + " VALUES ", group, tail, params[len(fields) :])
     if not found or template.sql(2) != text(2)[0]:
         raise RuntimeError(f"cannot reuse the text of {one!r}: its VALUES list is not one group per row")
     return template

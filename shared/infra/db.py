@@ -4,6 +4,7 @@ SQLite (the default) runs in WAL mode with foreign keys on and a busy timeout;
 writes that may conflict take the write lock up front (BEGIN IMMEDIATE) so two
 workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,11 +37,27 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 # Error texts that mean the database failed (it is gone, unreachable, locked,
 # read-only after a failover, or full), not the statement's data.
 INFRASTRUCTURE_FAULTS = (
-    "server closed the connection", "terminating connection", "connection already closed", "cursor already closed",
-    "could not connect", "connection refused", "connection reset", "connection timed out",
-    "no connection to the server", "could not receive data", "could not send data", "ssl syscall",
-    "the database system is", "too many clients", "database is locked", "unable to open database file",
-    "disk i/o error", "read-only transaction", "readonly database", "no space left", "could not extend file",
+    "server closed the connection",
+    "terminating connection",
+    "connection already closed",
+    "cursor already closed",
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "no connection to the server",
+    "could not receive data",
+    "could not send data",
+    "ssl syscall",
+    "the database system is",
+    "too many clients",
+    "database is locked",
+    "unable to open database file",
+    "disk i/o error",
+    "read-only transaction",
+    "readonly database",
+    "no space left",
+    "could not extend file",
     "database or disk is full",
 )
 

@@ -3,6 +3,7 @@
 Only ids, types, outcomes and durations are logged: never a secret, a payload
 or card data.
 """
+
 from __future__ import annotations
 
 import json

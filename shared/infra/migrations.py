@@ -4,6 +4,7 @@ Running the command again is harmless: applied versions are recorded in
 ``schema_migration`` and skipped. Concurrent runs (two release phases) are
 serialised by the database's write lock.
 """
+
 from __future__ import annotations
 
 from typing import Callable

@@ -1,4 +1,5 @@
 """Tables. Schema changes go through shared.infra.migrations, never create_tables on import."""
+
 from __future__ import annotations
 
 from peewee import (

@@ -5,6 +5,7 @@ then refuses, and ``int()`` refuses more than 4,300 digits: both raised past
 the checks that used them and answered 500. Here only ASCII digits pass, and
 no more of them than the caller can use.
 """
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Both processes name it here: the worker enqueues and runs its jobs, the
 operator commands read and requeue its failures. JSON on both sides: whoever
 can write to Redis must not be able to run code in the worker.
 """
+
 from __future__ import annotations
 
 import redis

@@ -1,4 +1,5 @@
 """Redis connections with explicit timeouts, so a slow Redis fails fast."""
+
 from __future__ import annotations
 
 import redis

@@ -3,6 +3,7 @@
 A missing or malformed required variable refuses to start with a message that
 names the variable; it never falls back to a default silently.
 """
+
 from __future__ import annotations
 
 import os

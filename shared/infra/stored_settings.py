@@ -3,6 +3,7 @@
 The environment wins where it names the same thing: an operator can pin a
 value in .env without touching the database.
 """
+
 from __future__ import annotations
 
 from shared.infra.models import Setting

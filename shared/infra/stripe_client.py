@@ -3,6 +3,7 @@
 ``STRIPE_API_BASE`` points it at the offline sandbox in development and tests;
 unset, it talks to Stripe. The API version is the one stripe-python pins.
 """
+
 from __future__ import annotations
 
 import stripe

@@ -1,4 +1,5 @@
 """Time in one convention: naive UTC datetimes in the database, ISO 8601 'Z' outside."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

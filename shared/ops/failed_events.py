@@ -1,5 +1,6 @@
 """Events whose jobs finally failed: RQ's FailedJobRegistry of the billing queue,
 read alongside each event's ledger row."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ def _describe(job: Job) -> FailedEvent:
     event_id = _event_id_of(job)
     result = job.latest_result()
     lines = (result.exc_string or "").strip().splitlines() if result else []
-    return FailedEvent(job.id, event_id, lines[-1] if lines else "", StripeEvent.get_or_none(StripeEvent.id == event_id))
+    return FailedEvent(
+        job.id, event_id, lines[-1] if lines else "", StripeEvent.get_or_none(StripeEvent.id == event_id)
+    )
 
 
 def _event_id_of(job: Job) -> str:

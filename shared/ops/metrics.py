@@ -7,6 +7,7 @@ start-up, prometheus-client keeps each process's values in files there and
 the last sync's drift are read from Redis when scraped, so every process (and
 a one-off ``sync`` run in another container) reports the same numbers.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -27,18 +28,31 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-WEBHOOK_OUTCOMES = ("accepted", "bad_signature", "stale", "future", "malformed", "missing",
-                    "not_an_event", "unfit_event", "too_large", "timeout", "redis_unavailable")
+WEBHOOK_OUTCOMES = (
+    "accepted",
+    "bad_signature",
+    "stale",
+    "future",
+    "malformed",
+    "missing",
+    "not_an_event",
+    "unfit_event",
+    "too_large",
+    "timeout",
+    "redis_unavailable",
+)
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 WEBHOOKS = Counter("portal_webhooks_received_total", "Webhook deliveries by outcome.", ["outcome"])
 ENQUEUE_SECONDS = Histogram(
-    "portal_webhook_enqueue_seconds", "Time to append one verified delivery to the Redis inbox.",
+    "portal_webhook_enqueue_seconds",
+    "Time to append one verified delivery to the Redis inbox.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 EVENTS = Counter("portal_events_total", "Events taken by the worker, by type and outcome.", ["type", "outcome"])
 LAG_SECONDS = Histogram(
-    "portal_event_lag_seconds", "From the web receiving a delivery to the worker applying it.",
+    "portal_event_lag_seconds",
+    "From the web receiving a delivery to the worker applying it.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
 )
 for _outcome in WEBHOOK_OUTCOMES:  # present from the start, so rate() sees the first one
@@ -112,8 +126,11 @@ class RedisStateCollector:
 
 
 def failed_jobs(conn: redis.Redis) -> Iterable[GaugeMetricFamily]:
-    yield gauge("portal_failed_events", "Events whose jobs finally failed (see `failed list`).",
-                billing_queue(conn).failed_job_registry.count)
+    yield gauge(
+        "portal_failed_events",
+        "Events whose jobs finally failed (see `failed list`).",
+        billing_queue(conn).failed_job_registry.count,
+    )
 
 
 def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

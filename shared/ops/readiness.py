@@ -3,6 +3,7 @@
 Errors are named by kind only: /readyz is public and an exception's text can
 hold a host name or a path.
 """
+
 from __future__ import annotations
 
 import logging

@@ -16,6 +16,7 @@ fails and worker.consumer splits it until the delivery at fault is alone
 (``fail_alone``). Errors of the database itself (shared.infra.db) fail the batch,
 which then stays pending.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,13 +27,13 @@ from dataclasses import dataclass
 import peewee
 import stripe
 
-from shared.sync import ledger
 from shared.infra.db import is_infrastructure_error, write_transaction
 from shared.infra.errors import EventError
+from shared.infra.models import StripeEvent, Subscription
+from shared.sync import ledger
 from shared.sync.events import SUBSCRIPTION_EVENTS, Event
 from shared.sync.handlers import handle, lock_batch
 from shared.sync.inbox import Envelope
-from shared.infra.models import StripeEvent, Subscription
 from shared.sync.ordering import Decision, decide
 
 log = logging.getLogger(__name__)
@@ -194,9 +195,9 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
         return set()
     rows = {
         row.id: row
-        for row in Subscription.select(
-            Subscription.id, Subscription.version_created, Subscription.fetched_at
-        ).where(Subscription.id.in_(list(by_sub)))
+        for row in Subscription.select(Subscription.id, Subscription.version_created, Subscription.fetched_at).where(
+            Subscription.id.in_(list(by_sub))
+        )
     }
     return {sub_id for sub_id, evs in by_sub.items() if _would_tie(evs, rows.get(sub_id))}
 
@@ -238,5 +239,14 @@ def is_transient(exc: Exception) -> bool:
     if not isinstance(exc, peewee.OperationalError):
         return False
     text = str(exc).lower()
-    return any(word in text for word in ("deadlock", "could not serialize", "database is locked", "lock timeout",
-                                         "statement timeout", "could not obtain lock"))
+    return any(
+        word in text
+        for word in (
+            "deadlock",
+            "could not serialize",
+            "database is locked",
+            "lock timeout",
+            "statement timeout",
+            "could not obtain lock",
+        )
+    )

@@ -12,6 +12,7 @@ sane envelope: the ledger records them ignored.
 Every check is a compiled pattern or an isinstance test: the webhook runs
 this on each delivery, and it costs a few microseconds of the request.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,15 @@ SUBSCRIPTION_ID = _stripe_id("sub")
 CUSTOMER_ID = _stripe_id("cus")
 INVOICE_ID = _stripe_id("in")
 CHECKOUT_ID = _stripe_id("cs")
-SUBSCRIPTION_TIMES = ("cancel_at", "canceled_at", "ended_at", "current_period_start", "current_period_end",
-                      "trial_end", "created")
+SUBSCRIPTION_TIMES = (
+    "cancel_at",
+    "canceled_at",
+    "ended_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "created",
+)
 
 
 class UnfitEvent(EventError):
@@ -101,29 +109,36 @@ def _check_item(item: Any, path: str) -> None:
         _time(item.get(key), f"{path}.{key}")
     price = _object(item.get("price"), f"{path}.price")
     _match(price.get("id"), TEXT, f"{path}.price.id", "an id of up to 255 printable characters", optional=True)
-    _reference(price.get("product"), TEXT, f"{path}.price.product", "an id of up to 255 printable characters",
-               optional=True)
+    _reference(
+        price.get("product"), TEXT, f"{path}.price.product", "an id of up to 255 printable characters", optional=True
+    )
 
 
 def check_invoice(invoice: dict, path: str) -> None:
     _match(invoice.get("id"), INVOICE_ID, f"{path}.id", "a Stripe invoice id (in_...)")
-    _reference(invoice.get("customer"), CUSTOMER_ID, f"{path}.customer", "a Stripe customer id (cus_...)",
-               optional=True)
+    _reference(
+        invoice.get("customer"), CUSTOMER_ID, f"{path}.customer", "a Stripe customer id (cus_...)", optional=True
+    )
     parent = _object(invoice.get("parent"), f"{path}.parent")
     details = _object(parent.get("subscription_details"), f"{path}.parent.subscription_details")
-    for value, where in ((details.get("subscription"), f"{path}.parent.subscription_details.subscription"),
-                         (invoice.get("subscription"), f"{path}.subscription")):
+    for value, where in (
+        (details.get("subscription"), f"{path}.parent.subscription_details.subscription"),
+        (invoice.get("subscription"), f"{path}.subscription"),
+    ):
         _reference(value, SUBSCRIPTION_ID, where, "a Stripe subscription id (sub_...)", optional=True)
 
 
 def check_checkout(session: dict, path: str) -> None:
     _match(session.get("id"), CHECKOUT_ID, f"{path}.id", "a Stripe checkout session id (cs_...)")
-    _reference(session.get("customer"), CUSTOMER_ID, f"{path}.customer", "a Stripe customer id (cus_...)",
-               optional=True)
+    _reference(
+        session.get("customer"), CUSTOMER_ID, f"{path}.customer", "a Stripe customer id (cus_...)", optional=True
+    )
     details = _object(session.get("customer_details"), f"{path}.customer_details")
-    for value, where in ((session.get("client_reference_id"), f"{path}.client_reference_id"),
-                         (session.get("customer_email"), f"{path}.customer_email"),
-                         (details.get("email"), f"{path}.customer_details.email")):
+    for value, where in (
+        (session.get("client_reference_id"), f"{path}.client_reference_id"),
+        (session.get("customer_email"), f"{path}.customer_email"),
+        (details.get("email"), f"{path}.customer_details.email"),
+    ):
         _match(value, TEXT, where, "text of up to 255 printable characters", optional=True)
 
 

@@ -1,4 +1,5 @@
 """A parsed Stripe event and the lock key that orders its writes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Handlers run inside the batch transaction, after the batch's subscription
 rows are locked (shared.sync.locked_rows) and its ledger rows claimed (shared.sync.apply).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,13 +13,13 @@ from peewee import fn
 
 from shared.infra.db import database
 from shared.infra.errors import CustomerOfAnotherUser, UnmatchedCheckout
+from shared.infra.models import StripeEvent, Subscription, User
+from shared.infra.parsing import plain_int
+from shared.infra.timeutil import from_epoch, utcnow
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.locked_rows import LockedSubscriptions
-from shared.infra.models import StripeEvent, Subscription, User
 from shared.sync.ordering import Decision, decide
-from shared.infra.parsing import plain_int
 from shared.sync.stripe_objects import checkout_email, id_of, subscription_columns
-from shared.infra.timeutil import from_epoch, utcnow
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ def lock_batch(events: list[Event]) -> LockedSubscriptions:
     return locked
 
 
-def write_subscription(rows: LockedSubscriptions, row: Subscription, obj: dict, version_created: int,
-                       fetched_at: float | None) -> None:
+def write_subscription(
+    rows: LockedSubscriptions, row: Subscription, obj: dict, version_created: int, fetched_at: float | None
+) -> None:
     """Store a subscription object on its locked row (written back at commit)."""
     columns = subscription_columns(obj)
     columns.update(version_created=version_created, updated_at=utcnow())
@@ -52,8 +54,9 @@ def write_subscription(rows: LockedSubscriptions, row: Subscription, obj: dict, 
     rows.change(row, columns)
 
 
-def store_fetched(rows: LockedSubscriptions, row: Subscription, current: dict, fetched_at: float,
-                  seen_created: int = 0) -> None:
+def store_fetched(
+    rows: LockedSubscriptions, row: Subscription, current: dict, fetched_at: float, seen_created: int = 0
+) -> None:
     """Store an object read from Stripe's API: authoritative as of ``fetched_at``.
 
     The tie-break fetch of the worker and ``sync`` both write through here;
@@ -83,12 +86,15 @@ def record_invoice(event: Event, rows: LockedSubscriptions) -> Effect:
     if event.created < row.invoice_version_created:
         return Effect(StripeEvent.IGNORED, "older than the stored invoice state")
     status = "paid" if event.type == "invoice.paid" else "payment_failed"
-    rows.change(row, {
-        "latest_invoice_id": event.obj.get("id"),
-        "latest_invoice_status": status,
-        "invoice_version_created": event.created,
-        "updated_at": utcnow(),
-    })
+    rows.change(
+        row,
+        {
+            "latest_invoice_id": event.obj.get("id"),
+            "latest_invoice_status": status,
+            "invoice_version_created": event.created,
+            "updated_at": utcnow(),
+        },
+    )
     return Effect(StripeEvent.APPLIED)
 
 
@@ -147,12 +153,15 @@ def forget_customer(event: Event, rows: LockedSubscriptions) -> Effect:
     for sub_id in ids:
         row = rows.get(sub_id)
         if row.version_created <= event.created:
-            rows.change(row, {
-                "status": "canceled",
-                "ended_at": from_epoch(event.created),
-                "version_created": event.created,
-                "updated_at": utcnow(),
-            })
+            rows.change(
+                row,
+                {
+                    "status": "canceled",
+                    "ended_at": from_epoch(event.created),
+                    "version_created": event.created,
+                    "updated_at": utcnow(),
+                },
+            )
     return Effect(StripeEvent.APPLIED, f"customer deleted; {len(ids)} subscription(s) ended")
 
 

@@ -5,6 +5,7 @@ bookkeeping), so answering Stripe stays cheap. Workers read it through a
 consumer group in batches; an entry stays pending until the batch that holds
 it is committed, so a killed worker's entries are claimed by another.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,9 @@ class Envelope:
 
     @classmethod
     def from_job_arg(cls, arg: dict) -> "Envelope":
-        return cls(arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""),
-                   arg.get("problem", ""))
+        return cls(
+            arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""), arg.get("problem", "")
+        )
 
 
 def _field(fields: dict, key: bytes, problems: list[str]) -> str:

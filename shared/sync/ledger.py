@@ -1,4 +1,5 @@
 """The event ledger: which Stripe events were applied, ignored or failed."""
+
 from __future__ import annotations
 
 from peewee import EXCLUDED
@@ -16,20 +17,24 @@ def done_ids(event_ids: list[str]) -> set[str]:
     """Events already applied or ignored: a redelivery of these is a no-op."""
     if not event_ids:
         return set()
-    query = StripeEvent.select(StripeEvent.id).where(
-        StripeEvent.id.in_(event_ids), StripeEvent.outcome.in_(DONE)
-    )
+    query = StripeEvent.select(StripeEvent.id).where(StripeEvent.id.in_(event_ids), StripeEvent.outcome.in_(DONE))
     return {row.id for row in query}
 
 
 def claim_all(events) -> set[str]:
     """Create and lock the batch's ledger rows, in id order; return the ids already done."""
     ordered = sorted(events, key=lambda event: event.id)
-    bulk.insert_rows("ledger claim", StripeEvent, [_pending_row(event) for event in ordered],
-                     lambda insert: insert.on_conflict_ignore())
-    query = StripeEvent.select(StripeEvent.id, StripeEvent.outcome).where(
-        StripeEvent.id.in_([event.id for event in ordered])
-    ).order_by(StripeEvent.id)
+    bulk.insert_rows(
+        "ledger claim",
+        StripeEvent,
+        [_pending_row(event) for event in ordered],
+        lambda insert: insert.on_conflict_ignore(),
+    )
+    query = (
+        StripeEvent.select(StripeEvent.id, StripeEvent.outcome)
+        .where(StripeEvent.id.in_([event.id for event in ordered]))
+        .order_by(StripeEvent.id)
+    )
     if is_postgres():
         query = query.for_update()
     return {row.id for row in query if row.outcome in DONE}
@@ -51,18 +56,25 @@ def finish_all(outcomes) -> None:
     if not outcomes:
         return
     now = utcnow()
-    rows = [_pending_row(event, outcome=effect.outcome, note=effect.note, processed_at=now, attempts=1)
-            for event, effect in outcomes]
-    bulk.insert_rows("ledger finish", StripeEvent, rows, lambda insert: insert.on_conflict(
-        conflict_target=[StripeEvent.id],
-        update={
-            StripeEvent.outcome: EXCLUDED.outcome,
-            StripeEvent.note: EXCLUDED.note,
-            StripeEvent.error: None,
-            StripeEvent.processed_at: EXCLUDED.processed_at,
-            StripeEvent.attempts: StripeEvent.attempts + 1,
-        },
-    ))
+    rows = [
+        _pending_row(event, outcome=effect.outcome, note=effect.note, processed_at=now, attempts=1)
+        for event, effect in outcomes
+    ]
+    bulk.insert_rows(
+        "ledger finish",
+        StripeEvent,
+        rows,
+        lambda insert: insert.on_conflict(
+            conflict_target=[StripeEvent.id],
+            update={
+                StripeEvent.outcome: EXCLUDED.outcome,
+                StripeEvent.note: EXCLUDED.note,
+                StripeEvent.error: None,
+                StripeEvent.processed_at: EXCLUDED.processed_at,
+                StripeEvent.attempts: StripeEvent.attempts + 1,
+            },
+        ),
+    )
 
 
 def record_failure(event_id: str, event_type: str, created: int, received_at: float, error: str) -> None:

@@ -6,6 +6,7 @@ batches the same lock order, so concurrent workers on PostgreSQL cannot
 deadlock. Changing them in memory and writing them back with one bulk upsert
 keeps the cost per event to Python work, not SQL statements.
 """
+
 from __future__ import annotations
 
 from shared.infra import bulk
@@ -26,8 +27,9 @@ class LockedSubscriptions:
         if not ids:
             return
         placeholders = [Subscription(id=sub_id, customer_id=wanted[sub_id] or "") for sub_id in ids]
-        bulk.insert_rows("subscription placeholders", Subscription, placeholders,
-                         lambda insert: insert.on_conflict_ignore())
+        bulk.insert_rows(
+            "subscription placeholders", Subscription, placeholders, lambda insert: insert.on_conflict_ignore()
+        )
         query = Subscription.select().where(Subscription.id.in_(ids)).order_by(Subscription.id)
         if is_postgres():
             query = query.for_update()
@@ -44,10 +46,17 @@ class LockedSubscriptions:
     def flush(self) -> None:
         """Write changed rows back; drop placeholders that nothing filled."""
         changed = [self.rows[sub_id] for sub_id in sorted(self.dirty)]
-        bulk.insert_rows("subscription upsert", Subscription, changed,
-                         lambda insert: insert.on_conflict(conflict_target=[Subscription.id], preserve=WRITABLE))
-        empty = [row.id for row in self.rows.values() if row.id not in self.dirty and row.status is None
-                 and row.invoice_version_created == 0]
+        bulk.insert_rows(
+            "subscription upsert",
+            Subscription,
+            changed,
+            lambda insert: insert.on_conflict(conflict_target=[Subscription.id], preserve=WRITABLE),
+        )
+        empty = [
+            row.id
+            for row in self.rows.values()
+            if row.id not in self.dirty and row.status is None and row.invoice_version_created == 0
+        ]
         if empty:
             Subscription.delete().where(Subscription.id.in_(empty), Subscription.status.is_null()).execute()
         self.dirty.clear()

@@ -6,6 +6,7 @@ alone cannot order them. When they tie, the current object is fetched from
 Stripe (the documented cure) and stored with the time of the fetch: any event
 created comfortably before that fetch is already reflected in it.
 """
+
 from __future__ import annotations
 
 import enum

@@ -5,6 +5,7 @@ Each subscription read from Stripe is written through the worker's own path
 racing with webhook deliveries never puts an older state back. The counts of
 the last run are kept in Redis for the metrics.
 """
+
 from __future__ import annotations
 
 import time
@@ -16,9 +17,9 @@ import stripe
 from prometheus_client.core import GaugeMetricFamily
 
 from shared.infra.db import write_transaction
+from shared.infra.models import Subscription
 from shared.sync.handlers import store_fetched
 from shared.sync.locked_rows import LockedSubscriptions
-from shared.infra.models import Subscription
 from shared.sync.ordering import fetch_supersedes
 from shared.sync.stripe_objects import subscription_columns
 
@@ -35,8 +36,9 @@ class Reconciled:
     fields: tuple[str, ...] = ()  # the columns that differ (all of them when created; unwritten when kept)
 
 
-def fetch_subscriptions(client: stripe.StripeClient, customer: str | None = None,
-                        clock=time.time) -> Iterator[tuple[dict, float]]:
+def fetch_subscriptions(
+    client: stripe.StripeClient, customer: str | None = None, clock=time.time
+) -> Iterator[tuple[dict, float]]:
     """Every subscription (all statuses), each with the time its page was requested.
 
     Pages are followed by hand rather than with auto_paging_iter so that each
@@ -108,8 +110,7 @@ def drift_families(last: dict[str, float]):
     """portal_sync_drift{kind} and the time of the run it comes from; nothing before the first run."""
     if not last:
         return
-    drift = GaugeMetricFamily("portal_sync_drift", "Rows the last sync found out of date, by kind.",
-                              labels=["kind"])
+    drift = GaugeMetricFamily("portal_sync_drift", "Rows the last sync found out of date, by kind.", labels=["kind"])
     for kind in (CREATED, CHANGED):
         drift.add_metric([kind], last.get(kind, 0))
     yield drift

@@ -5,6 +5,7 @@ and appended to the same Redis stream the web writes to, so the worker applies
 them exactly as it would a webhook; the ledger makes a second copy harmless,
 and those already applied or ignored are not sent at all.
 """
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ A ``kept`` outcome means the stored state came from an event less than the
 clock margin older than the fetch: we cannot tell which is newer, so the
 stored state stays and the page asks to be read again a few seconds later.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,10 +20,10 @@ import time
 import redis
 import stripe
 
-from shared.sync import reconcile
 from shared.infra.db import write_transaction
-from shared.sync.handlers import link_checkout_session
 from shared.infra.models import User
+from shared.sync import reconcile
+from shared.sync.handlers import link_checkout_session
 from shared.sync.stripe_objects import id_of
 
 SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,200}$")
@@ -48,12 +49,15 @@ def sync_customer(client: stripe.StripeClient, user: User, clock=time.time) -> l
     """Every subscription of the user's own customer, through the ordering rule."""
     if not user.stripe_customer_id:
         return []
-    return [reconcile.reconcile(obj, fetched_at)
-            for obj, fetched_at in reconcile.fetch_subscriptions(client, user.stripe_customer_id, clock)]
+    return [
+        reconcile.reconcile(obj, fetched_at)
+        for obj, fetched_at in reconcile.fetch_subscriptions(client, user.stripe_customer_id, clock)
+    ]
 
 
-def sync_checkout(client: stripe.StripeClient, user: User, session_id: str,
-                  clock=time.time) -> list[reconcile.Reconciled]:
+def sync_checkout(
+    client: stripe.StripeClient, user: User, session_id: str, clock=time.time
+) -> list[reconcile.Reconciled]:
     """Link the user to the customer of their completed checkout and store its subscription.
 
     Raises CheckoutNotFound, or NotYourCheckout for a session that names

@@ -1,10 +1,11 @@
 """Reading Stripe objects (as plain dicts) in the shape of the current API version."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from shared.sync.event_shape import check_subscription
 from shared.infra.timeutil import from_epoch
+from shared.sync.event_shape import check_subscription
 
 
 def id_of(value: Any) -> str | None:

@@ -5,6 +5,7 @@ posted to gunicorn), driven by Playwright in Debian's chromium. A screenshot of
 the billing page is taken in each state; UPDATE_SCREENSHOTS=1 writes them to
 docs/screenshots/ as well.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,16 @@ from tests.processes import ROOT, Process, run_cli, service_env, start_web, star
 from tests.services import free_port, require_program, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "correct horse battery"
 
 
@@ -44,14 +53,31 @@ def stack(redis_url, redis_conn, tmp_path):
     settings = make_settings(db_url, redis_url, stripe_api_base=sandbox_url, app_base_url=url)
     env = service_env(settings)
     assert run_cli(env, "db", "upgrade").returncode == 0
-    sandbox = Process("sandbox", [sys.executable, "-m", "stripe_sandbox", "--port", str(sandbox_port),
-                                  "--webhook-url", f"{url}/api/webhooks/stripe",
-                                  "--webhook-secret", WEBHOOK_SECRET, "--retry-delays", "0.2,0.5,1,2"],
-                      env, tmp_path)
+    sandbox = Process(
+        "sandbox",
+        [
+            sys.executable,
+            "-m",
+            "stripe_sandbox",
+            "--port",
+            str(sandbox_port),
+            "--webhook-url",
+            f"{url}/api/webhooks/stripe",
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            "--retry-delays",
+            "0.2,0.5,1,2",
+        ],
+        env,
+        tmp_path,
+    )
     processes = [sandbox]
     try:
-        wait_for(lambda: urllib.request.urlopen(sandbox_url + "/_sandbox", timeout=2).status == 200,
-                 timeout=30, what="the sandbox")
+        wait_for(
+            lambda: urllib.request.urlopen(sandbox_url + "/_sandbox", timeout=2).status == 200,
+            timeout=30,
+            what="the sandbox",
+        )
         web, _ = start_web(env, tmp_path, port=web_port)
         processes.append(web)
         processes.append(start_worker(env, tmp_path))
@@ -94,9 +120,12 @@ class Shots:
 
 
 def wait_for_webhooks(sandbox_url: str) -> None:
-    request = urllib.request.Request(sandbox_url + "/_sandbox/deliveries/wait", method="POST",
-                                     data=json.dumps({"timeout": 20}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        sandbox_url + "/_sandbox/deliveries/wait",
+        method="POST",
+        data=json.dumps({"timeout": 20}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert urllib.request.urlopen(request, timeout=30).status == 200
 
 
@@ -194,11 +223,15 @@ def test_a_customer_subscribes_cancels_reactivates_and_switches_plan(stack, brow
     # The webhooks reached the worker too, and agree with what the page showed.
     wait_for_webhooks(sandbox_url)
     user = User.get(User.email == "journey@example.com")
-    wait_for(lambda: StripeEvent.select().where(StripeEvent.type == "checkout.session.completed").count() == 1,
-             timeout=30, what="the checkout webhook applied")
+    wait_for(
+        lambda: StripeEvent.select().where(StripeEvent.type == "checkout.session.completed").count() == 1,
+        timeout=30,
+        what="the checkout webhook applied",
+    )
     sub = Subscription.get(Subscription.customer_id == user.stripe_customer_id)
-    wait_for(lambda: Subscription.get_by_id(sub.id).cancel_at_period_end, timeout=30,
-             what="the cancellation webhook applied")
+    wait_for(
+        lambda: Subscription.get_by_id(sub.id).cancel_at_period_end, timeout=30, what="the cancellation webhook applied"
+    )
     final = Subscription.get_by_id(sub.id)
     assert final.price_id == "price_sbx_pro" and final.status == "active"
 

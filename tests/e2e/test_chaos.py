@@ -10,6 +10,7 @@ twice, every row must end right, every acknowledged poison event must be
 recorded failed, and the backlog must drain within 60 s of the last fault.
 PostgreSQL only: terminating connections and LOCK TABLE are what it tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,22 @@ from tests.processes import ROOT
 def test_nothing_acknowledged_is_lost_through_the_short_fault_suite(tmp_path):
     result_path = tmp_path / "result.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.chaos", "--short", "--database-url", _postgres_base_url(),
-         "--json", str(result_path), "--workdir", str(tmp_path / "run")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "bench.chaos",
+            "--short",
+            "--database-url",
+            _postgres_base_url(),
+            "--json",
+            str(result_path),
+            "--workdir",
+            str(tmp_path / "run"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result_path.exists(), run.stderr[-3000:]
     result = json.loads(result_path.read_text())

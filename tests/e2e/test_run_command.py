@@ -3,6 +3,7 @@
 No Stripe account, no Redis, no database prepared: the command must bring
 everything it needs, and leave no process behind when stopped.
 """
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -24,8 +25,18 @@ from tests.services import free_port, wait_for
 
 BANNER = re.compile(r"Billing portal running: (http://\S+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-STRIPPED = ("REDIS_URL", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET",
-            "SECRET_KEY", "APP_BASE_URL", "VIRTUAL_ENV", "PYTHONPATH", "TEST_DATABASE_URL")
+STRIPPED = (
+    "REDIS_URL",
+    "DATABASE_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_API_BASE",
+    "STRIPE_WEBHOOK_SECRET",
+    "SECRET_KEY",
+    "APP_BASE_URL",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "TEST_DATABASE_URL",
+)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -85,16 +96,27 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in STRIPPED}
     port, sandbox_port = free_port(), free_port()
     log = open(tmp_path / "run.log", "w+")
-    runner = subprocess.Popen(["scripts/run", "--port", str(port), "--sandbox-port", str(sandbox_port)],
-                              cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    runner = subprocess.Popen(
+        ["scripts/run", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        url = wait_for(lambda: _banner_url(tmp_path / "run.log"), timeout=600, interval=0.5,
-                       what="the run command to print its URL")
+        url = wait_for(
+            lambda: _banner_url(tmp_path / "run.log"),
+            timeout=600,
+            interval=0.5,
+            what="the run command to print its URL",
+        )
         browser = Browser()
         wait_for(lambda: "Sign in" in browser.get(url + "login"), timeout=60, what="the web process")
         token = CSRF.search(browser.get(url + "login")).group(1)
-        signed_in, _ = browser.post_form(url + "login", {"email": "demo@example.com",
-                                                         "password": "demo-password", "csrf_token": token})
+        signed_in, _ = browser.post_form(
+            url + "login", {"email": "demo@example.com", "password": "demo-password", "csrf_token": token}
+        )
         assert signed_in == 302
         assert browser.json(url + "api/billing/status")["has_access"] is False
 
@@ -107,8 +129,11 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         assert status == 303 and back.startswith(url + "dashboard/billing?session_id=")
         assert "Active" in follow_refreshes(browser, url, back)  # up to date on return, webhook or not
 
-        status = wait_for(lambda: _active(browser.json(url + "api/billing/status")), timeout=60,
-                          what="the subscription in the database")
+        status = wait_for(
+            lambda: _active(browser.json(url + "api/billing/status")),
+            timeout=60,
+            what="the subscription in the database",
+        )
         assert status["subscription"]["price_id"] == "price_sbx_basic"
     finally:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
@@ -116,8 +141,11 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         log.seek(0)
         output = log.read()
     assert code in (0, -signal.SIGINT, 130), output
-    leftovers = wait_for(lambda: not processes_running_from(clone) or None, timeout=30, what="no leftovers") \
-        if processes_running_from(clone) else None
+    leftovers = (
+        wait_for(lambda: not processes_running_from(clone) or None, timeout=30, what="no leftovers")
+        if processes_running_from(clone)
+        else None
+    )
     assert not processes_running_from(clone), leftovers
 
 

@@ -1,6 +1,7 @@
 """End to end against the Stripe sandbox: real gunicorn, two real workers, and
 webhooks delivered the way Stripe really delivers them: twice, out of order,
 late, and after failed attempts."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import urllib.request
 import pytest
 import stripe
 
+from shared.accounts.users import create_user
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.sync.stripe_objects import subscription_columns
-from shared.accounts.users import create_user
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, wait_for
@@ -26,11 +27,14 @@ class SandboxControl:
         self.url = url
 
     def post(self, path: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(self.url + path, data=json.dumps(body or {}).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body or {}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
-
 
 
 def events_of(client, customer_id: str) -> set[str]:
@@ -48,14 +52,34 @@ def events_of(client, customer_id: str) -> set[str]:
 def stack(db_url, redis_url, redis_conn, tmp_path):
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    settings = make_settings(db_url, redis_url, stripe_api_base=sandbox_url, stripe_secret_key="sk_test_e2e",
-                             stripe_webhook_secrets=(WEBHOOK_SECRET,))
+    settings = make_settings(
+        db_url,
+        redis_url,
+        stripe_api_base=sandbox_url,
+        stripe_secret_key="sk_test_e2e",
+        stripe_webhook_secrets=(WEBHOOK_SECRET,),
+    )
     env = service_env(settings)
     assert run_cli(env, "db", "upgrade").returncode == 0
     web, web_url = start_web(env, tmp_path)
-    sandbox = Process("sandbox", [sys.executable, "-m", "stripe_sandbox", "--port", str(sandbox_port),
-                                  "--webhook-url", web_url + "/api/webhooks/stripe", "--webhook-secret",
-                                  WEBHOOK_SECRET, "--retry-delays", "0.5,1,1,2,2"], env, tmp_path)
+    sandbox = Process(
+        "sandbox",
+        [
+            sys.executable,
+            "-m",
+            "stripe_sandbox",
+            "--port",
+            str(sandbox_port),
+            "--webhook-url",
+            web_url + "/api/webhooks/stripe",
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            "--retry-delays",
+            "0.5,1,1,2,2",
+        ],
+        env,
+        tmp_path,
+    )
     workers = [start_worker(env, tmp_path, name=f"worker{i}") for i in range(2)]
     init_database(db_url)
     database.connect(reuse_if_open=True)
@@ -80,8 +104,10 @@ def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(s
     user = create_user("journey@example.com", "correct horse battery")
 
     control.post("/_sandbox/delivery", {"duplicate": 2})  # every event three times
-    made = control.post("/_sandbox/subscriptions", {"customer_email": "journey@example.com", "price": "basic",
-                                                     "client_reference_id": str(user.id)})
+    made = control.post(
+        "/_sandbox/subscriptions",
+        {"customer_email": "journey@example.com", "price": "basic", "client_reference_id": str(user.id)},
+    )
     sub_id, customer_id = made["subscription"]["id"], made["customer"]["id"]
     wait_for(lambda: settles_to_stripe(client, sub_id), timeout=60, what="checkout state")
     wait_for(lambda: User.get_by_id(user.id).stripe_customer_id == customer_id, timeout=30, what="user linked")
@@ -90,22 +116,29 @@ def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(s
     control.post("/_sandbox/delivery", {"hold": True, "order": "reverse"})  # newest first
     client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
     item = client.v1.subscriptions.retrieve(sub_id)["items"]["data"][0]
-    client.v1.subscriptions.update(sub_id, params={"items": [{"id": item["id"], "price": "price_sbx_pro"}],
-                                                   "proration_behavior": "none"})
+    client.v1.subscriptions.update(
+        sub_id, params={"items": [{"id": item["id"], "price": "price_sbx_pro"}], "proration_behavior": "none"}
+    )
     control.post("/_sandbox/delivery/flush")
     wait_for(lambda: settles_to_stripe(client, sub_id), timeout=60, what="state after reversed deliveries")
 
     control.post("/_sandbox/reset_delivery")
     control.post("/_sandbox/delivery", {"delay_seconds": 1.5, "fail_next": 2})  # late, and retried
     client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": False})
-    wait_for(lambda: settles_to_stripe(client, sub_id) and not Subscription.get_by_id(sub_id).cancel_at_period_end,
-             timeout=60, what="reactivation delivered late")
+    wait_for(
+        lambda: settles_to_stripe(client, sub_id) and not Subscription.get_by_id(sub_id).cancel_at_period_end,
+        timeout=60,
+        what="reactivation delivered late",
+    )
 
     control.post("/_sandbox/deliveries/wait", {"timeout": 30})
     delivered = events_of(client, customer_id)
     assert len(delivered) >= 10  # checkout, cancel, switch, reactivate and their invoices
-    wait_for(lambda: StripeEvent.select().where(StripeEvent.id.in_(list(delivered))).count() == len(delivered),
-             timeout=30, what="every event in the ledger")
+    wait_for(
+        lambda: StripeEvent.select().where(StripeEvent.id.in_(list(delivered))).count() == len(delivered),
+        timeout=30,
+        what="every event in the ledger",
+    )
     applied_once = StripeEvent.select().where(StripeEvent.id.in_(list(delivered)), StripeEvent.attempts != 1)
     assert [e.id for e in applied_once if e.outcome != "failed"] == []  # duplicates were no-ops
     stored = Subscription.get_by_id(sub_id)

@@ -5,6 +5,7 @@ webhook posted meanwhile must be answered about as fast as without them (with
 sync workers, four such clients held the whole web and a webhook waited 34 s).
 A client that stays quiet is cut off with 408 after CLIENT_IDLE_TIMEOUT_SECONDS.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -36,12 +37,19 @@ def start_gunicorn(redis_url, redis_conn, tmp_path):
         for name in ("WEB_CONCURRENCY", "WEB_THREADS", "PORT", "PROMETHEUS_MULTIPROC_DIR"):
             env.pop(name, None)  # gunicorn.conf.py's own defaults
         port = free_port()
-        web = Process("web", [str(BIN / "gunicorn"), "-c", str(config),
-                              "--bind", f"127.0.0.1:{port}", "portal_service:create_app()"], env, tmp_path)
+        web = Process(
+            "web",
+            [str(BIN / "gunicorn"), "-c", str(config), "--bind", f"127.0.0.1:{port}", "portal_service:create_app()"],
+            env,
+            tmp_path,
+        )
         started.append(web)
         expected = 2 * psutil.cpu_count()  # gunicorn.conf.py's default
-        wait_for(lambda: len(psutil.Process(web.popen.pid).children()) == expected and _healthy(port),
-                 timeout=60, what="gunicorn and all its workers")
+        wait_for(
+            lambda: len(psutil.Process(web.popen.pid).children()) == expected and _healthy(port),
+            timeout=60,
+            what="gunicorn and all its workers",
+        )
         for _ in range(3 * expected):  # every worker has answered once: no first-request costs measured
             assert post_webhook(port)[0] == 200
         return port
@@ -87,8 +95,12 @@ def post_webhook(port: int) -> tuple[int, float]:
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=GIVE_UP_SECONDS)
     try:
-        conn.request("POST", "/api/webhooks/stripe", body=body,
-                     headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/webhooks/stripe",
+            body=body,
+            headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"},
+        )
         status = conn.getresponse().status
     except TimeoutError:
         status = 200  # counted as answered at the give-up time: the latency check then fails, saying so
@@ -109,8 +121,11 @@ def worst_latency(port: int, samples: int = SAMPLES, for_seconds: float = 0.0) -
 def stall(port: int, path: str) -> socket.socket:
     """Headers and the first 100 bytes of a 3,000-byte body, then nothing."""
     client = socket.create_connection(("127.0.0.1", port))
-    client.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                   f"Stripe-Signature: t=1,v1=00\r\nContent-Length: 3000\r\n\r\n".encode() + b"x" * 100)
+    client.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Stripe-Signature: t=1,v1=00\r\nContent-Length: 3000\r\n\r\n".encode()
+        + b"x" * 100
+    )
     return client
 
 

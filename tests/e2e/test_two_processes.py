@@ -1,13 +1,14 @@
 """End to end: real gunicorn and real worker processes, signed events over HTTP."""
+
 from __future__ import annotations
 
 import signal
 
 import pytest
 
-from shared.sync import inbox
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription
+from shared.sync import inbox
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import post, run_cli, service_env, start_web, start_worker
 from tests.services import wait_for
@@ -44,8 +45,11 @@ def test_signed_events_posted_to_gunicorn_reach_the_database(stack_env, tmp_path
         for evt in reversed(history):  # delivered out of order, and twice
             for _ in range(2):
                 body = body_of(evt)
-                status = post(url + "/api/webhooks/stripe", body,
-                              {"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"})
+                status = post(
+                    url + "/api/webhooks/stripe",
+                    body,
+                    {"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"},
+                )
                 assert status == 200
         wait_for(lambda: count(StripeEvent) == 2, timeout=30, what="both events in the ledger")
         assert Subscription.get_by_id(sub["id"]).status == "active"
@@ -82,16 +86,23 @@ def test_a_killed_worker_loses_nothing(stack_env, redis_conn, tmp_path):
     # Large batches keep one in flight long enough to be killed in the middle of it.
     victim = start_worker({**stack_env, "WORKER_BATCH_SIZE": "1000"}, tmp_path, name="victim")
     in_flight = lambda: redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"]  # noqa: E731
-    wait_for(lambda: count(StripeEvent) > 0 and in_flight() > 0, timeout=60, interval=0.001,
-             what="the worker to be in the middle of a batch")
+    wait_for(
+        lambda: count(StripeEvent) > 0 and in_flight() > 0,
+        timeout=60,
+        interval=0.001,
+        what="the worker to be in the middle of a batch",
+    )
     victim.signal(signal.SIGKILL)
     victim.wait(10)
     assert in_flight() > 0  # it died holding a batch: recovery is really exercised
     survivor = start_worker(stack_env, tmp_path, name="survivor")
     try:
         wait_for(lambda: count(StripeEvent) == total, timeout=120, what="every event applied after the kill")
-        wait_for(lambda: redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 0, timeout=30,
-                 what="the victim's batch to be claimed and acknowledged")
+        wait_for(
+            lambda: redis_conn.xpending(inbox.STREAM_KEY, inbox.GROUP)["pending"] == 0,
+            timeout=30,
+            what="the victim's batch to be claimed and acknowledged",
+        )
     finally:
         survivor.stop()
     assert count(Subscription) == total
@@ -101,15 +112,21 @@ def test_a_killed_workers_scheduler_does_not_outlive_it(stack_env, redis_conn, t
     """RQ forks the scheduler; SIGKILL on the worker must not leave it running on, holding the lock."""
     lock = "rq:scheduler-lock:billing"
     worker = start_worker(stack_env, tmp_path)
-    wait_for(lambda: redis_conn.exists(lock) and redis_conn.keys("rq:scheduler:*"), timeout=30,
-             what="the worker's scheduler to start and take the lock")
+    wait_for(
+        lambda: redis_conn.exists(lock) and redis_conn.keys("rq:scheduler:*"),
+        timeout=30,
+        what="the worker's scheduler to start and take the lock",
+    )
     [scheduler_key] = redis_conn.keys("rq:scheduler:*")
     scheduler_pid = int(redis_conn.hget(scheduler_key, "pid"))
     assert scheduler_pid != worker.popen.pid
     worker.signal(signal.SIGKILL)
     worker.wait(10)
-    wait_for(lambda: not redis_conn.exists(lock, scheduler_key), timeout=30,
-             what="the orphaned scheduler to release its lock and deregister")
+    wait_for(
+        lambda: not redis_conn.exists(lock, scheduler_key),
+        timeout=30,
+        what="the orphaned scheduler to release its lock and deregister",
+    )
     wait_for(lambda: not running(scheduler_pid), timeout=10, what="the scheduler process to exit")
     worker.stop()
 

@@ -1,5 +1,6 @@
 """End to end: a real `python -m worker` outlives its database and Redis going
 away, and `python -m worker --healthcheck` says so while they are away."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +15,9 @@ import psycopg2
 import pytest
 
 from devrun.redis_server import LocalRedis
-from shared.sync import inbox
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent
+from shared.sync import inbox
 from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, post, run_cli, service_env, start_web, start_worker
 from tests.services import TcpProxy, postgres_only, wait_for
@@ -35,8 +36,9 @@ def applied() -> int:
 
 
 def healthcheck(env: dict) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "worker", "--healthcheck"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "--healthcheck"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     return done.returncode, done.stdout.strip()
 
 
@@ -92,16 +94,23 @@ def test_worker_heals_after_its_postgres_connections_are_terminated(own_db, redi
         admin = psycopg2.connect(os.environ["TEST_DATABASE_URL"])
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-                        (app_name,))
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (app_name,)
+            )
             assert cur.fetchall(), "the worker held no connection to terminate"
         admin.close()
         web, url = start_web(env, tmp_path)
         try:
             for evt in created(5):  # posted to the real web, signed, as Stripe would
                 body = body_of(evt)
-                assert post(url + "/api/webhooks/stripe", body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET),
-                                                                 "Content-Type": "application/json"}) == 200
+                assert (
+                    post(
+                        url + "/api/webhooks/stripe",
+                        body,
+                        {"Stripe-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"},
+                    )
+                    == 200
+                )
         finally:
             web.stop()
         wait_for(lambda: applied() == 10, timeout=APPLIED_IN_TIME, what="events posted after the drop applied")
@@ -178,8 +187,11 @@ def test_worker_outlives_a_redis_restart(own_db, tmp_path):
             push(conn, *created(3))
             wait_for(lambda: applied() == 6, timeout=APPLIED_IN_TIME, what="events posted after the restart")
             assert until_health(env, 0) == "healthy"
-            new_scheduler = wait_for(lambda: alive_scheduler_pid(conn, other_than=old_scheduler), timeout=30,
-                                     what="RQ's scheduler running again")
+            new_scheduler = wait_for(
+                lambda: alive_scheduler_pid(conn, other_than=old_scheduler),
+                timeout=30,
+                what="RQ's scheduler running again",
+            )
             assert new_scheduler != worker.popen.pid
     finally:
         redis_server.stop()
@@ -190,8 +202,11 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(own_db, tmp_path):
     try:
         env = migrated_env(own_db, redis_server.url)
         with running_worker(env, tmp_path) as worker:
-            wait_for(lambda: "Redis is unavailable at start" in worker.output(), timeout=30,
-                     what="the worker to wait for Redis")
+            wait_for(
+                lambda: "Redis is unavailable at start" in worker.output(),
+                timeout=30,
+                what="the worker to wait for Redis",
+            )
             redis_server.start()
             conn = redis_server_client(redis_server)
             push(conn, *created(3))

@@ -68,8 +68,9 @@ class Receiver:
         """Every accepted request, verified with stripe-python's own checker."""
         with self._cond:
             received = list(self.requests)
-        return [stripe.Webhook.construct_event(body, headers["Stripe-Signature"], self.secret)
-                for body, headers in received]
+        return [
+            stripe.Webhook.construct_event(body, headers["Stripe-Signature"], self.secret) for body, headers in received
+        ]
 
     def types(self) -> list[str]:
         return [event.type for event in self.events()]
@@ -92,8 +93,7 @@ def receiver():
 
 @pytest.fixture
 def sandbox(receiver):
-    with run_in_thread(webhook_urls=[receiver.url], webhook_secret=SECRET,
-                       retry_delays=FAST_RETRIES) as handle:
+    with run_in_thread(webhook_urls=[receiver.url], webhook_secret=SECRET, retry_delays=FAST_RETRIES) as handle:
         yield handle
 
 
@@ -116,8 +116,9 @@ class Http:
     def __init__(self, base_url: str) -> None:
         self.netloc = urllib.parse.urlsplit(base_url).netloc
 
-    def request(self, method: str, url: str, form: dict | None = None,
-                body: dict | None = None, headers: dict | None = None):
+    def request(
+        self, method: str, url: str, form: dict | None = None, body: dict | None = None, headers: dict | None = None
+    ):
         parts = urllib.parse.urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         headers = dict(headers or {})

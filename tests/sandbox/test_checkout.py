@@ -6,23 +6,34 @@ import pytest
 import stripe
 
 CHECKOUT_EVENTS = [
-    "customer.created", "payment_method.attached", "customer.updated",
-    "customer.subscription.created", "invoice.created", "invoice.finalized",
-    "invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated",
+    "customer.created",
+    "payment_method.attached",
+    "customer.updated",
+    "customer.subscription.created",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "customer.subscription.updated",
     "checkout.session.completed",
 ]
 
 
 def new_session(client, **extra):
-    params = {"mode": "subscription", "success_url": "http://app.test/ok?cs={CHECKOUT_SESSION_ID}",
-              "cancel_url": "http://app.test/pricing",
-              "line_items": [{"price": "price_sbx_pro", "quantity": 1}], **extra}
+    params = {
+        "mode": "subscription",
+        "success_url": "http://app.test/ok?cs={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://app.test/pricing",
+        "line_items": [{"price": "price_sbx_pro", "quantity": 1}],
+        **extra,
+    }
     return client.v1.checkout.sessions.create(params=params)
 
 
 def test_create_session_shape(client, sandbox):
-    session = new_session(client, customer_email="c@example.com", client_reference_id="user-9",
-                          metadata={"user_id": "9"})
+    session = new_session(
+        client, customer_email="c@example.com", client_reference_id="user-9", metadata={"user_id": "9"}
+    )
     assert session.id.startswith("cs_test_") and session.object == "checkout.session"
     assert session.status == "open" and session.payment_status == "unpaid"
     assert session.mode == "subscription" and session.subscription is None
@@ -31,20 +42,22 @@ def test_create_session_shape(client, sandbox):
     assert session.expires_at == session.created + 24 * 3600
 
 
-@pytest.mark.parametrize("params, param", [
-    ({"mode": "payment"}, "mode"),
-    ({"mode": None}, "mode"),
-    ({"success_url": None}, "success_url"),
-    ({"line_items": None}, "line_items"),
-    ({"line_items": [{"quantity": 1}]}, "line_items[0][price]"),
-    ({"line_items": [{"price": "price_nope"}]}, "line_items[0][price]"),
-    ({"customer": "cus_nope"}, "customer"),
-    ({"customer_email": "a@b.c", "customer": "cus_x"}, "customer_email"),
-    ({"subscription_data": {"trial_period_days": "x"}}, "subscription_data[trial_period_days]"),
-])
+@pytest.mark.parametrize(
+    "params, param",
+    [
+        ({"mode": "payment"}, "mode"),
+        ({"mode": None}, "mode"),
+        ({"success_url": None}, "success_url"),
+        ({"line_items": None}, "line_items"),
+        ({"line_items": [{"quantity": 1}]}, "line_items[0][price]"),
+        ({"line_items": [{"price": "price_nope"}]}, "line_items[0][price]"),
+        ({"customer": "cus_nope"}, "customer"),
+        ({"customer_email": "a@b.c", "customer": "cus_x"}, "customer_email"),
+        ({"subscription_data": {"trial_period_days": "x"}}, "subscription_data[trial_period_days]"),
+    ],
+)
 def test_create_session_refusals(client, params, param):
-    base = {"mode": "subscription", "success_url": "http://app.test/ok",
-            "line_items": [{"price": "price_sbx_basic"}]}
+    base = {"mode": "subscription", "success_url": "http://app.test/ok", "line_items": [{"price": "price_sbx_basic"}]}
     merged = {k: v for k, v in {**base, **params}.items() if v is not None}
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.checkout.sessions.create(params=merged)
@@ -59,8 +72,7 @@ def test_pay_on_hosted_page(client, sandbox, http, receiver):
     reply = http.post(session.url, form={"card": "4242 4242 4242 4242", "action": "pay"})
     assert reply.status == 303
     assert reply.headers["Location"] == f"http://app.test/ok?cs={session.id}"
-    done = client.v1.checkout.sessions.retrieve(session.id, params={
-        "expand": ["subscription", "customer"]})
+    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription", "customer"]})
     assert done.status == "complete" and done.payment_status == "paid"
     assert done.customer.email == "pay@example.com"
     assert done.customer_details.email == "pay@example.com"
@@ -92,8 +104,9 @@ def test_checkout_webhooks_created_and_updated_share_a_second(client, sandbox, h
 
 
 def test_trial_checkout(client, sandbox, http):
-    session = new_session(client, customer_email="t@example.com",
-                          subscription_data={"trial_period_days": 14, "metadata": {"k": "v"}})
+    session = new_session(
+        client, customer_email="t@example.com", subscription_data={"trial_period_days": 14, "metadata": {"k": "v"}}
+    )
     http.post(session.url, form={"action": "pay", "card": "4242424242424242"})
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
     sub = done.subscription
@@ -117,8 +130,7 @@ def test_existing_customer_is_reused(client, http):
 def test_email_is_asked_when_unknown(client, http):
     session = new_session(client)
     assert http.post(session.url, form={"action": "pay", "card": "4242424242424242"}).status == 400
-    reply = http.post(session.url, form={"action": "pay", "card": "4242424242424242",
-                                         "email": "typed@example.com"})
+    reply = http.post(session.url, form={"action": "pay", "card": "4242424242424242", "email": "typed@example.com"})
     assert reply.status == 303
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["customer"]})
     assert done.customer.email == "typed@example.com"
@@ -159,13 +171,13 @@ def test_open_session_expires_with_the_clock(client, sandbox, http):
 def test_expand_line_items_and_nested(client, http):
     session = new_session(client, customer_email="x@example.com")
     http.post(session.url, form={"action": "pay", "card": "4242424242424242"})
-    done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": [
-        "line_items", "subscription.items.data.price.product"]})
+    done = client.v1.checkout.sessions.retrieve(
+        session.id, params={"expand": ["line_items", "subscription.items.data.price.product"]}
+    )
     item = done.line_items.data[0]
     assert item.price.id == "price_sbx_pro" and item.quantity == 1 and item.amount_total == 2900
     assert done.subscription["items"].data[0].price.product.name == "Pro"
     again = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["line_items"]})
     assert again.line_items.data[0].id == item.id
-    cus = client.v1.customers.retrieve(done.subscription.customer, params={
-        "expand": ["subscriptions"]})
+    cus = client.v1.customers.retrieve(done.subscription.customer, params={"expand": ["subscriptions"]})
     assert [s.id for s in cus.subscriptions.data] == [done.subscription.id]

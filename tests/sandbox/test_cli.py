@@ -12,14 +12,14 @@ from .conftest import Receiver
 
 
 def run_cli(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stripe_sandbox", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "stripe_sandbox", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_help_documents_every_option():
     out = run_cli("--help").stdout
-    for option in ("--host", "--port", "--webhook-url", "--webhook-secret", "--plans",
-                   "--retry-delays"):
+    for option in ("--host", "--port", "--webhook-url", "--webhook-secret", "--plans", "--retry-delays"):
         assert option in out
 
 
@@ -41,21 +41,39 @@ def test_serves_until_sigterm(tmp_path):
     plans.write_text('[[plans]]\nlookup_key = "team"\nname = "Team"\namount = 4900\n')
     receiver = Receiver()
     process = subprocess.Popen(
-        [sys.executable, "-m", "stripe_sandbox", "--port", "0", "--plans", str(plans),
-         "--webhook-url", receiver.url, "--webhook-secret", receiver.secret,
-         "--retry-delays", "0.1,0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stripe_sandbox",
+            "--port",
+            "0",
+            "--plans",
+            str(plans),
+            "--webhook-url",
+            receiver.url,
+            "--webhook-secret",
+            receiver.secret,
+            "--retry-delays",
+            "0.1,0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = process.stdout.readline().strip()
         assert base.startswith("http://127.0.0.1:")
-        request = urllib.request.Request(base + "/v1/prices?lookup_keys[]=team",
-                                         headers={"Authorization": "Bearer sk_test_x"})
+        request = urllib.request.Request(
+            base + "/v1/prices?lookup_keys[]=team", headers={"Authorization": "Bearer sk_test_x"}
+        )
         prices = json.load(urllib.request.urlopen(request))
         assert [p["id"] for p in prices["data"]] == ["price_sbx_team"]
         create = urllib.request.Request(
-            base + "/_sandbox/subscriptions", method="POST",
+            base + "/_sandbox/subscriptions",
+            method="POST",
             data=json.dumps({"customer_email": "cli@example.com", "price": "team"}).encode(),
-            headers={"Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(create).read()
         receiver.wait_for(10)
         assert receiver.types()[-1] == "checkout.session.completed"

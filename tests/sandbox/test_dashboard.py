@@ -5,8 +5,9 @@ def test_click_through_from_home(sandbox, http, client):
     home = http.get(sandbox.url + "/")
     assert home.status == 200 and "Test sandbox — not Stripe" in home.text
     assert "price_sbx_basic" in home.text
-    start = http.post(sandbox.url + "/_sandbox/ui/checkout",
-                      form={"price": "price_sbx_pro", "email": "human@example.com"})
+    start = http.post(
+        sandbox.url + "/_sandbox/ui/checkout", form={"price": "price_sbx_pro", "email": "human@example.com"}
+    )
     assert start.status == 303 and "/c/pay/cs_test_" in start.headers["Location"]
     paid = http.post(start.headers["Location"], form={"action": "pay", "card": "4242424242424242"})
     assert paid.status == 303 and "?paid=cs_test_" in paid.headers["Location"]

@@ -12,8 +12,7 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 scalars = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=10)
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, min_size=1, max_size=3)
-    | st.dictionaries(names, inner, min_size=1, max_size=3),
+    lambda inner: st.lists(inner, min_size=1, max_size=3) | st.dictionaries(names, inner, min_size=1, max_size=3),
     max_leaves=8,
 )
 

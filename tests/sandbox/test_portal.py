@@ -9,8 +9,7 @@ RETURN = "http://app.test/account"
 
 
 def portal_session(client, customer_id: str, **extra):
-    return client.v1.billing_portal.sessions.create(params={
-        "customer": customer_id, "return_url": RETURN, **extra})
+    return client.v1.billing_portal.sessions.create(params={"customer": customer_id, "return_url": RETURN, **extra})
 
 
 def form_action(page: str, name: str) -> str:
@@ -35,21 +34,29 @@ def test_default_configuration_exists(client):
 
 
 def test_configuration_create_update_retrieve(client):
-    cfg = client.v1.billing_portal.configurations.create(params={
-        "business_profile": {"headline": "Acme billing"},
-        "default_return_url": RETURN, "name": "strict", "metadata": {"k": "v"},
-        "features": {
-            "invoice_history": {"enabled": True},
-            "subscription_cancel": {"enabled": True, "mode": "immediately"},
-            "subscription_update": {"enabled": True, "default_allowed_updates": ["price"],
-                                    "proration_behavior": "always_invoice",
-                                    "products": [{"product": "prod_sbx_pro",
-                                                  "prices": ["price_sbx_pro"]}]},
-        }})
+    cfg = client.v1.billing_portal.configurations.create(
+        params={
+            "business_profile": {"headline": "Acme billing"},
+            "default_return_url": RETURN,
+            "name": "strict",
+            "metadata": {"k": "v"},
+            "features": {
+                "invoice_history": {"enabled": True},
+                "subscription_cancel": {"enabled": True, "mode": "immediately"},
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "always_invoice",
+                    "products": [{"product": "prod_sbx_pro", "prices": ["price_sbx_pro"]}],
+                },
+            },
+        }
+    )
     assert cfg.is_default is False and cfg.business_profile.headline == "Acme billing"
     assert cfg.features.subscription_cancel.mode == "immediately"
-    updated = client.v1.billing_portal.configurations.update(cfg.id, params={
-        "active": False, "features": {"subscription_cancel": {"enabled": False}}})
+    updated = client.v1.billing_portal.configurations.update(
+        cfg.id, params={"active": False, "features": {"subscription_cancel": {"enabled": False}}}
+    )
     assert updated.active is False and updated.features.subscription_cancel.enabled is False
     same = client.v1.billing_portal.configurations.retrieve(cfg.id)
     assert same.name == "strict" and same.metadata["k"] == "v"
@@ -57,17 +64,29 @@ def test_configuration_create_update_retrieve(client):
     assert [c.id for c in inactive.data] == [cfg.id]
 
 
-@pytest.mark.parametrize("params, param", [
-    ({}, "features"),
-    ({"features": {"subscription_cancel": {"mode": "later"}}},
-     "features[subscription_cancel][mode]"),
-    ({"features": {"subscription_update": {"products": [
-        {"product": "prod_nope", "prices": ["price_sbx_pro"]}]}}},
-     "features[subscription_update][products][0][product]"),
-    ({"features": {"subscription_update": {"products": [
-        {"product": "prod_sbx_basic", "prices": ["price_sbx_pro"]}]}}},
-     "features[subscription_update][products][0][prices][0]"),
-])
+@pytest.mark.parametrize(
+    "params, param",
+    [
+        ({}, "features"),
+        ({"features": {"subscription_cancel": {"mode": "later"}}}, "features[subscription_cancel][mode]"),
+        (
+            {
+                "features": {
+                    "subscription_update": {"products": [{"product": "prod_nope", "prices": ["price_sbx_pro"]}]}
+                }
+            },
+            "features[subscription_update][products][0][product]",
+        ),
+        (
+            {
+                "features": {
+                    "subscription_update": {"products": [{"product": "prod_sbx_basic", "prices": ["price_sbx_pro"]}]}
+                }
+            },
+            "features[subscription_update][products][0][prices][0]",
+        ),
+    ],
+)
 def test_configuration_refusals(client, params, param):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.billing_portal.configurations.create(params=params)
@@ -86,10 +105,15 @@ def test_session_shape(client, sandbox, subscribed):
 
 def test_session_with_flow(client, subscribed):
     sub_id = subscribed["subscription"]["id"]
-    session = portal_session(client, subscribed["customer"]["id"], flow_data={
-        "type": "subscription_cancel",
-        "subscription_cancel": {"subscription": sub_id},
-        "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN + "?done=1"}}})
+    session = portal_session(
+        client,
+        subscribed["customer"]["id"],
+        flow_data={
+            "type": "subscription_cancel",
+            "subscription_cancel": {"subscription": sub_id},
+            "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN + "?done=1"}},
+        },
+    )
     assert session.flow.type == "subscription_cancel"
     assert session.flow.subscription_cancel.subscription == sub_id
     assert session.flow.after_completion.redirect.return_url == RETURN + "?done=1"
@@ -103,16 +127,24 @@ def test_session_refusals(client, sandbox, subscribed):
         ({"customer": "cus_nope"}, "customer"),
         ({"configuration": "bpc_nope"}, "configuration"),
         ({"flow_data": {"type": "teleport"}}, "flow_data[type]"),
-        ({"flow_data": {"type": "subscription_cancel"}},
-         "flow_data[subscription_cancel][subscription]"),
-        ({"flow_data": {"type": "subscription_cancel", "subscription_cancel": {
-            "subscription": other["subscription"]["id"]}}},
-         "flow_data[subscription_cancel][subscription]"),
-        ({"flow_data": {"type": "subscription_update", "subscription_update": {
-            "subscription": "sub_nope"}}}, "flow_data[subscription_update][subscription]"),
-        ({"flow_data": {"type": "payment_method_update",
-                        "after_completion": {"type": "redirect"}}},
-         "flow_data[after_completion][redirect][return_url]"),
+        ({"flow_data": {"type": "subscription_cancel"}}, "flow_data[subscription_cancel][subscription]"),
+        (
+            {
+                "flow_data": {
+                    "type": "subscription_cancel",
+                    "subscription_cancel": {"subscription": other["subscription"]["id"]},
+                }
+            },
+            "flow_data[subscription_cancel][subscription]",
+        ),
+        (
+            {"flow_data": {"type": "subscription_update", "subscription_update": {"subscription": "sub_nope"}}},
+            "flow_data[subscription_update][subscription]",
+        ),
+        (
+            {"flow_data": {"type": "payment_method_update", "after_completion": {"type": "redirect"}}},
+            "flow_data[after_completion][redirect][return_url]",
+        ),
     ]
     for extra, param in cases:
         with pytest.raises(stripe.InvalidRequestError) as caught:
@@ -121,8 +153,9 @@ def test_session_refusals(client, sandbox, subscribed):
         assert caught.value.param == param, extra
     client.v1.subscriptions.cancel(sub_id)
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        portal_session(client, cus_id, flow_data={
-            "type": "subscription_cancel", "subscription_cancel": {"subscription": sub_id}})
+        portal_session(
+            client, cus_id, flow_data={"type": "subscription_cancel", "subscription_cancel": {"subscription": sub_id}}
+        )
     assert "canceled" in caught.value.user_message
 
 
@@ -144,8 +177,9 @@ def test_update_card(client, sandbox, http, subscribed):
     page = http.get(session.url).text
     reply = http.post(form_action(page, "card"), form={"card": "5555 5555 5555 4242"})
     assert reply.status == 303
-    cus = client.v1.customers.retrieve(subscribed["customer"]["id"], params={
-        "expand": ["invoice_settings.default_payment_method"]})
+    cus = client.v1.customers.retrieve(
+        subscribed["customer"]["id"], params={"expand": ["invoice_settings.default_payment_method"]}
+    )
     pm = cus.invoice_settings.default_payment_method
     assert pm.card.last4 == "4242" and pm.id != subscribed["subscription"]["default_payment_method"]
     declined = http.post(form_action(page, "card"), form={"card": "4000000000000002"})
@@ -166,8 +200,9 @@ def test_switch_plan(client, sandbox, http, subscribed):
     session = portal_session(client, subscribed["customer"]["id"])
     page = http.get(session.url).text
     assert 'value="price_sbx_pro"' in page
-    reply = http.post(form_action(page, "switch"), form={
-        "subscription": subscribed["subscription"]["id"], "price": "price_sbx_pro"})
+    reply = http.post(
+        form_action(page, "switch"), form={"subscription": subscribed["subscription"]["id"], "price": "price_sbx_pro"}
+    )
     assert reply.status == 303
     assert "Your plan was updated" in http.get(sandbox.url + reply.headers["Location"]).text
     sub = client.v1.subscriptions.retrieve(subscribed["subscription"]["id"])
@@ -177,30 +212,42 @@ def test_switch_plan(client, sandbox, http, subscribed):
 
 
 def test_switch_plan_offers_only_configured_prices(client, sandbox, http, subscribed):
-    cfg = client.v1.billing_portal.configurations.create(params={"features": {
-        "subscription_update": {"enabled": True, "default_allowed_updates": ["price"],
-                                "proration_behavior": "always_invoice",
-                                "products": [{"product": "prod_sbx_pro",
-                                              "prices": ["price_sbx_pro"]}]}}})
+    cfg = client.v1.billing_portal.configurations.create(
+        params={
+            "features": {
+                "subscription_update": {
+                    "enabled": True,
+                    "default_allowed_updates": ["price"],
+                    "proration_behavior": "always_invoice",
+                    "products": [{"product": "prod_sbx_pro", "prices": ["price_sbx_pro"]}],
+                }
+            }
+        }
+    )
     session = portal_session(client, subscribed["customer"]["id"], configuration=cfg.id)
     page = http.get(session.url).text
     assert 'value="price_sbx_basic"' not in page and "Cancel plan" not in page
-    refused = http.post(form_action(page, "switch"), form={
-        "subscription": subscribed["subscription"]["id"], "price": "price_sbx_basic"})
+    refused = http.post(
+        form_action(page, "switch"), form={"subscription": subscribed["subscription"]["id"], "price": "price_sbx_basic"}
+    )
     assert refused.status == 400
-    http.post(form_action(page, "switch"), form={
-        "subscription": subscribed["subscription"]["id"], "price": "price_sbx_pro"})
-    assert last_types(sandbox, 5) == ["customer.subscription.updated", "invoice.created",
-                                      "invoice.finalized", "invoice.paid",
-                                      "invoice.payment_succeeded"]
+    http.post(
+        form_action(page, "switch"), form={"subscription": subscribed["subscription"]["id"], "price": "price_sbx_pro"}
+    )
+    assert last_types(sandbox, 5) == [
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
 
 
 def test_cancel_at_period_end_then_reactivate(client, sandbox, http, subscribed):
     sub_id = subscribed["subscription"]["id"]
     session = portal_session(client, subscribed["customer"]["id"])
     page = http.get(session.url).text
-    reply = http.post(form_action(page, "cancel"), form={"subscription": sub_id,
-                                                         "feedback": "too_expensive"})
+    reply = http.post(form_action(page, "cancel"), form={"subscription": sub_id, "feedback": "too_expensive"})
     assert reply.status == 303
     sub = client.v1.subscriptions.retrieve(sub_id)
     assert sub.cancel_at_period_end and sub.cancel_at == sub["items"].data[0].current_period_end
@@ -215,8 +262,9 @@ def test_cancel_at_period_end_then_reactivate(client, sandbox, http, subscribed)
 
 
 def test_cancel_immediately(client, sandbox, http, subscribed):
-    cfg = client.v1.billing_portal.configurations.create(params={"features": {
-        "subscription_cancel": {"enabled": True, "mode": "immediately"}}})
+    cfg = client.v1.billing_portal.configurations.create(
+        params={"features": {"subscription_cancel": {"enabled": True, "mode": "immediately"}}}
+    )
     session = portal_session(client, subscribed["customer"]["id"], configuration=cfg.id)
     page = http.get(session.url).text
     assert "Cancel now" in page
@@ -238,9 +286,15 @@ def test_another_customers_subscription_is_refused(client, sandbox, http, subscr
 # -- deep links ------------------------------------------------------------------------
 def test_deep_link_cancel_redirects(client, sandbox, http, subscribed):
     sub_id = subscribed["subscription"]["id"]
-    session = portal_session(client, subscribed["customer"]["id"], flow_data={
-        "type": "subscription_cancel", "subscription_cancel": {"subscription": sub_id},
-        "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN + "?c=1"}}})
+    session = portal_session(
+        client,
+        subscribed["customer"]["id"],
+        flow_data={
+            "type": "subscription_cancel",
+            "subscription_cancel": {"subscription": sub_id},
+            "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN + "?c=1"}},
+        },
+    )
     page = http.get(session.url).text
     assert "Cancel plan" in page and "Update card" not in page and "Invoice history" not in page
     reply = http.post(form_action(page, "cancel"), form={"subscription": sub_id})
@@ -249,10 +303,17 @@ def test_deep_link_cancel_redirects(client, sandbox, http, subscribed):
 
 
 def test_deep_link_payment_method_confirmation(client, http, subscribed):
-    session = portal_session(client, subscribed["customer"]["id"], flow_data={
-        "type": "payment_method_update",
-        "after_completion": {"type": "hosted_confirmation",
-                             "hosted_confirmation": {"custom_message": "Card saved!"}}})
+    session = portal_session(
+        client,
+        subscribed["customer"]["id"],
+        flow_data={
+            "type": "payment_method_update",
+            "after_completion": {
+                "type": "hosted_confirmation",
+                "hosted_confirmation": {"custom_message": "Card saved!"},
+            },
+        },
+    )
     page = http.get(session.url).text
     assert "Update card" in page and "Change plan" not in page
     reply = http.post(form_action(page, "card"), form={"card": "4242424242424242"})
@@ -261,12 +322,14 @@ def test_deep_link_payment_method_confirmation(client, http, subscribed):
 
 def test_deep_link_update_then_homepage(client, http, subscribed):
     sub_id = subscribed["subscription"]["id"]
-    session = portal_session(client, subscribed["customer"]["id"], flow_data={
-        "type": "subscription_update", "subscription_update": {"subscription": sub_id}})
+    session = portal_session(
+        client,
+        subscribed["customer"]["id"],
+        flow_data={"type": "subscription_update", "subscription_update": {"subscription": sub_id}},
+    )
     page = http.get(session.url).text
     assert "Change plan" in page and "Cancel plan" not in page
-    reply = http.post(form_action(page, "switch"), form={"subscription": sub_id,
-                                                         "price": "price_sbx_pro"})
+    reply = http.post(form_action(page, "switch"), form={"subscription": sub_id, "price": "price_sbx_pro"})
     assert reply.status == 303 and "home=1" in reply.headers["Location"]
     home = http.get(reply.headers["Location"]).text
     assert "Invoice history" in home and "Cancel plan" in home
@@ -274,22 +337,27 @@ def test_deep_link_update_then_homepage(client, http, subscribed):
 
 def test_deep_link_update_confirm(client, http, subscribed):
     sub = subscribed["subscription"]
-    session = portal_session(client, subscribed["customer"]["id"], flow_data={
-        "type": "subscription_update_confirm",
-        "subscription_update_confirm": {"subscription": sub["id"], "items": [
-            {"id": sub["items"]["data"][0]["id"], "price": "price_sbx_pro"}]},
-        "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN}}})
+    session = portal_session(
+        client,
+        subscribed["customer"]["id"],
+        flow_data={
+            "type": "subscription_update_confirm",
+            "subscription_update_confirm": {
+                "subscription": sub["id"],
+                "items": [{"id": sub["items"]["data"][0]["id"], "price": "price_sbx_pro"}],
+            },
+            "after_completion": {"type": "redirect", "redirect": {"return_url": RETURN}},
+        },
+    )
     page = http.get(session.url).text
     assert "Confirm your new plan" in page and "Pro" in page
-    reply = http.post(form_action(page, "switch"), form={"subscription": sub["id"],
-                                                         "price": "price_sbx_pro"})
+    reply = http.post(form_action(page, "switch"), form={"subscription": sub["id"], "price": "price_sbx_pro"})
     assert reply.status == 303 and reply.headers["Location"] == RETURN
     assert client.v1.subscriptions.retrieve(sub["id"])["items"].data[0].price.id == "price_sbx_pro"
 
 
 def test_configuration_events(client, sandbox):
-    cfg = client.v1.billing_portal.configurations.create(params={"features": {
-        "invoice_history": {"enabled": True}}})
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {"invoice_history": {"enabled": True}}})
     client.v1.billing_portal.configurations.update(cfg.id, params={"name": "renamed"})
     created, updated = sandbox.sandbox.events()[-2:]
     assert created["type"] == "billing_portal.configuration.created"
@@ -300,8 +368,7 @@ def test_configuration_events(client, sandbox):
 def test_update_billing_details(client, sandbox, http, subscribed):
     session = portal_session(client, subscribed["customer"]["id"])
     page = http.get(session.url).text
-    reply = http.post(form_action(page, "details"), form={"email": "new@example.com",
-                                                          "name": "Ada L"})
+    reply = http.post(form_action(page, "details"), form={"email": "new@example.com", "name": "Ada L"})
     assert reply.status == 303
     cus = client.v1.customers.retrieve(subscribed["customer"]["id"])
     assert cus.email == "new@example.com" and cus.name == "Ada L"
@@ -311,7 +378,6 @@ def test_update_billing_details(client, sandbox, http, subscribed):
 
 
 def test_billing_details_hidden_when_disabled(client, http, subscribed):
-    cfg = client.v1.billing_portal.configurations.create(params={"features": {
-        "invoice_history": {"enabled": True}}})
+    cfg = client.v1.billing_portal.configurations.create(params={"features": {"invoice_history": {"enabled": True}}})
     session = portal_session(client, subscribed["customer"]["id"], configuration=cfg.id)
     assert "Billing details" not in http.get(session.url).text

@@ -68,15 +68,24 @@ def test_switch_price_with_invoice(client, sandbox, subscribed):
     sub = subscribed["subscription"]
     item = sub["items"]["data"][0]
     before = len(sandbox.sandbox.events())
-    updated = client.v1.subscriptions.update(sub["id"], params={
-        "items": [{"id": item["id"], "price": "price_sbx_pro"}],
-        "proration_behavior": "always_invoice", "metadata": {"plan": "pro"}})
+    updated = client.v1.subscriptions.update(
+        sub["id"],
+        params={
+            "items": [{"id": item["id"], "price": "price_sbx_pro"}],
+            "proration_behavior": "always_invoice",
+            "metadata": {"plan": "pro"},
+        },
+    )
     assert updated["items"].data[0].price.lookup_key == "pro"
     assert updated["items"].data[0].id == item["id"]
     assert updated.metadata["plan"] == "pro"
     assert types_since(sandbox, before) == [
-        "customer.subscription.updated", "invoice.created", "invoice.finalized",
-        "invoice.paid", "invoice.payment_succeeded"]
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
     event = sandbox.sandbox.events("customer.subscription.updated")[-1]
     previous = event["data"]["previous_attributes"]
     assert previous["items"]["data"][0]["price"]["lookup_key"] == "basic"
@@ -89,19 +98,26 @@ def test_switch_price_with_invoice(client, sandbox, subscribed):
 def test_switch_price_without_invoice(client, sandbox, subscribed):
     sub = subscribed["subscription"]
     before = len(sandbox.sandbox.events())
-    client.v1.subscriptions.update(sub["id"], params={
-        "items": [{"id": sub["items"]["data"][0]["id"], "price": "price_sbx_pro"}],
-        "proration_behavior": "none"})
+    client.v1.subscriptions.update(
+        sub["id"],
+        params={
+            "items": [{"id": sub["items"]["data"][0]["id"], "price": "price_sbx_pro"}],
+            "proration_behavior": "none",
+        },
+    )
     assert types_since(sandbox, before) == ["customer.subscription.updated"]
 
 
-@pytest.mark.parametrize("params, param, status", [
-    ({"items": [{"id": "si_nope", "price": "price_sbx_pro"}]}, "items", 400),
-    ({"items": [{"price": "price_sbx_pro"}]}, "items[0][id]", 400),
-    ({"cancel_at_period_end": "maybe"}, "cancel_at_period_end", 400),
-    ({"proration_behavior": "sometimes"}, "proration_behavior", 400),
-    ({"bogus": "1"}, "bogus", 400),
-])
+@pytest.mark.parametrize(
+    "params, param, status",
+    [
+        ({"items": [{"id": "si_nope", "price": "price_sbx_pro"}]}, "items", 400),
+        ({"items": [{"price": "price_sbx_pro"}]}, "items[0][id]", 400),
+        ({"cancel_at_period_end": "maybe"}, "cancel_at_period_end", 400),
+        ({"proration_behavior": "sometimes"}, "proration_behavior", 400),
+        ({"bogus": "1"}, "bogus", 400),
+    ],
+)
 def test_update_refusals(client, subscribed, params, param, status):
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.subscriptions.update(subscribed["subscription"]["id"], params=params)
@@ -111,8 +127,9 @@ def test_update_refusals(client, subscribed, params, param, status):
 def test_unknown_price_in_items(client, subscribed):
     item_id = subscribed["subscription"]["items"]["data"][0]["id"]
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        client.v1.subscriptions.update(subscribed["subscription"]["id"], params={
-            "items": [{"id": item_id, "price": "price_nope"}]})
+        client.v1.subscriptions.update(
+            subscribed["subscription"]["id"], params={"items": [{"id": item_id, "price": "price_nope"}]}
+        )
     assert caught.value.code == "resource_missing" and caught.value.param == "items[0][price]"
 
 
@@ -169,8 +186,12 @@ def test_clock_renews(client, sandbox, http, subscribed):
     end = sub["items"]["data"][0]["current_period_end"]
     assert advance(http, sandbox, 3600) == []
     assert advance(http, sandbox, MONTH) == [
-        "customer.subscription.updated", "invoice.created", "invoice.finalized",
-        "invoice.paid", "invoice.payment_succeeded"]
+        "customer.subscription.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
     renewed = client.v1.subscriptions.retrieve(sub["id"])
     item = renewed["items"].data[0]
     assert item.current_period_start == end and item.current_period_end > end
@@ -224,17 +245,22 @@ def test_fail_payment(client, sandbox, http, subscribed):
     assert reply.status == 200
     invoice = reply.json()["invoice"]
     assert invoice["status"] == "open" and invoice["attempt_count"] == 1
-    assert types_since(sandbox, -4) == ["invoice.created", "invoice.finalized",
-                                        "invoice.payment_failed",
-                                        "customer.subscription.updated"]
+    assert types_since(sandbox, -4) == [
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+    ]
     sub = client.v1.subscriptions.retrieve(sub_id)
     assert sub.status == "past_due" and sub.latest_invoice == invoice["id"]
     assert http.post(sandbox.url + "/_sandbox/subscriptions/sub_nope/fail_payment").status == 404
 
 
 def test_control_create_subscription(sandbox, http, client):
-    reply = http.post(sandbox.url + "/_sandbox/subscriptions", body={
-        "customer_email": "direct@example.com", "price": "pro", "client_reference_id": "u5"})
+    reply = http.post(
+        sandbox.url + "/_sandbox/subscriptions",
+        body={"customer_email": "direct@example.com", "price": "pro", "client_reference_id": "u5"},
+    )
     assert reply.status == 200
     body = reply.json()
     assert body["subscription"]["status"] == "active"
@@ -242,8 +268,12 @@ def test_control_create_subscription(sandbox, http, client):
     assert len(body["events"]) == 10
     assert client.v1.events.retrieve(body["events"][-1]).type == "checkout.session.completed"
     assert http.post(sandbox.url + "/_sandbox/subscriptions", body={"price": "pro"}).status == 400
-    assert http.post(sandbox.url + "/_sandbox/subscriptions", body={
-        "customer_email": "x@example.com", "price": "gold"}).status == 400
+    assert (
+        http.post(
+            sandbox.url + "/_sandbox/subscriptions", body={"customer_email": "x@example.com", "price": "gold"}
+        ).status
+        == 400
+    )
 
 
 def test_events_older_than_30_days_are_forgotten(client, sandbox, http):

@@ -165,8 +165,14 @@ def test_settings_are_bounded_and_resettable(sandbox, http):
     assert http.post(sandbox.url + "/_sandbox/delivery", body={"nope": 1}).status == 400
     http.post(sandbox.url + "/_sandbox/delivery", body={"drop": True, "duplicate": 3})
     reset = http.post(sandbox.url + "/_sandbox/reset_delivery").json()
-    assert reset["faults"] == {"duplicate": 0, "order": "created", "hold": False,
-                               "delay_seconds": 0.0, "fail_next": 0, "drop": False}
+    assert reset["faults"] == {
+        "duplicate": 0,
+        "order": "created",
+        "hold": False,
+        "delay_seconds": 0.0,
+        "fail_next": 0,
+        "drop": False,
+    }
 
 
 def test_events_list_filters(sandbox):
@@ -174,8 +180,7 @@ def test_events_list_filters(sandbox):
     sandbox.sandbox.create_subscription("f@example.com", "basic")
     assert sandbox.sandbox.wait_for_deliveries(5)
     subs = client.v1.events.list(params={"type": "customer.subscription.*"})
-    assert [e.type for e in subs.data] == ["customer.subscription.updated",
-                                           "customer.subscription.created"]
+    assert [e.type for e in subs.data] == ["customer.subscription.updated", "customer.subscription.created"]
     both = client.v1.events.list(params={"types": ["invoice.paid", "customer.created"]})
     assert {e.type for e in both.data} == {"invoice.paid", "customer.created"}
     now = sandbox.sandbox.clock.now()
@@ -197,8 +202,9 @@ def test_wait_times_out_while_deliveries_are_late(sandbox, http, receiver):
 def test_every_endpoint_gets_every_event(sandbox, http, receiver):
     other = Receiver(secret="whsec_other")
     try:
-        endpoint = http.post(sandbox.url + "/_sandbox/webhook_endpoints",
-                             body={"url": other.url, "secret": other.secret}).json()
+        endpoint = http.post(
+            sandbox.url + "/_sandbox/webhook_endpoints", body={"url": other.url, "secret": other.secret}
+        ).json()
         ids = make_events(sandbox, 2)
         assert sandbox.sandbox.wait_for_deliveries(5)
         assert received_ids(receiver) == ids and received_ids(other) == ids
