@@ -113,7 +113,7 @@ def test_dockerfile_is_slim_non_root_and_without_dev_extras():
 
 def test_env_example_documents_every_setting():
     text = (ROOT / ".env.example").read_text()
-    source = (ROOT / "shared" / "settings.py").read_text()
+    source = (ROOT / "shared" / "infra" / "settings.py").read_text()
     read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', source))
     assert read, "no variables found in shared/infra/settings.py"
     lines = text.splitlines()
