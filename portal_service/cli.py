@@ -8,6 +8,8 @@ reads from the environment, are created only when a command runs (Flask's
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask
 from flask.cli import AppGroup, ScriptInfo
@@ -34,7 +36,9 @@ def _create_app() -> Flask:
 class ServiceGroup(AppGroup):
     """Each run gets its own ScriptInfo, which creates the app on first use."""
 
-    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         extra.setdefault("obj", ScriptInfo(create_app=_create_app, set_debug_flag=False))
         return super().make_context(info_name, args, parent, **extra)
 
