@@ -98,6 +98,6 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from portal_service import cli
+    from portal_service import commands
 
-    cli.init_app(app)
+    commands.register(app)

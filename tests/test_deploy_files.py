@@ -165,29 +165,6 @@ def test_worker_command_answers_help():
     assert "--healthcheck" in result.stdout and "--burst" in result.stdout
 
 
-def test_every_operator_command_answers_help(tmp_path, redis_url):
-    """Through the console script's own group (in-process: each subprocess costs seconds)."""
-    from click.testing import CliRunner
-
-    from portal_service.cli import cli
-
-    env = env_for(tmp_path, redis_url)
-    for command in (
-        ["sync"],
-        ["events", "replay"],
-        ["failed", "list"],
-        ["failed", "requeue"],
-        ["failed", "purge"],
-        ["portal-config", "apply"],
-        ["portal-config", "diff"],
-        ["user", "create"],
-        ["user", "show"],
-        ["user", "sign-out"],
-    ):
-        result = CliRunner(env=env).invoke(cli, [*command, "--help"], prog_name="portal-service")
-        assert result.exit_code == 0 and "Usage: portal-service" in result.output, (command, result.output)
-
-
 def test_gunicorn_config_reads_port_and_concurrency(monkeypatch):
     import runpy
 

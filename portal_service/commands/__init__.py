@@ -10,16 +10,22 @@ import stripe
 from flask import Flask, current_app
 
 
-def register(app: Flask) -> None:
-    from portal_service.commands import events, failed, portal_config, sync, users
+def all_commands() -> list[click.Command]:
+    """Every operator command and group: for the console script and for ``app.cli``."""
+    from portal_service.commands import db, events, failed, portal_config, sync, users
 
-    for command in (
+    return [
+        db.db_group,
         sync.sync_command,
         events.events_group,
         failed.failed_group,
         portal_config.portal_config_group,
         users.user_group,
-    ):
+    ]
+
+
+def register(app: Flask) -> None:
+    for command in all_commands():
         app.cli.add_command(command)
 
 

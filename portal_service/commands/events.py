@@ -20,6 +20,7 @@ def events_group() -> None:
 
 @events_group.command(
     "replay",
+    short_help="Enqueue the events since a time that the ledger has not applied.",
     help="List Stripe's events since a time and put those the ledger has "
     "not applied or ignored into the webhook inbox, oldest first. Stripe keeps 30 days.",
 )

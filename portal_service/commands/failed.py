@@ -11,7 +11,10 @@ from shared.ops import failed_events
 
 
 @click.group(
-    "failed", cls=AppGroup, help="Events whose retries are exhausted (RQ's failed registry of the billing queue)."
+    "failed",
+    cls=AppGroup,
+    short_help="Events whose retries are exhausted.",
+    help="Events whose retries are exhausted (RQ's failed registry of the billing queue).",
 )
 def failed_group() -> None:
     pass

@@ -15,7 +15,12 @@ from shared.infra.db import database
 FILE = click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 
 
-@click.group("portal-config", cls=AppGroup, help="Customer Portal configuration (TOML or YAML, Stripe's field names).")
+@click.group(
+    "portal-config",
+    cls=AppGroup,
+    short_help="Customer Portal configuration, from a file.",
+    help="Customer Portal configuration (TOML or YAML, Stripe's field names).",
+)
 def portal_config_group() -> None:
     pass
 
@@ -52,6 +57,7 @@ def diff_command(path: str) -> None:
 
 @portal_config_group.command(
     "apply",
+    short_help="Create or update the configuration in Stripe.",
     help="Create or update the configuration in Stripe and record "
     "its id (in the setting table) for portal sessions; PORTAL_CONFIGURATION_ID wins.",
 )

@@ -18,6 +18,7 @@ from shared.sync.stripe_objects import id_of
 
 @click.command(
     "sync",
+    short_help="Bring subscription rows up to date with Stripe.",
     help="Bring subscription rows up to date with Stripe (all statuses), "
     "through the worker's own ordering rule. Reports rows created, changed, unchanged, "
     "and kept (the database already holds a newer state than the fetch).",

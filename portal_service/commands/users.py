@@ -20,7 +20,9 @@ def user_group() -> None:
     pass
 
 
-@user_group.command("create", help="Create an account (the password is asked for, or read from stdin).")
+@user_group.command(
+    "create", short_help="Create an account.", help="Create an account (the password is asked for, or read from stdin)."
+)
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def create_command(email: str, password_stdin: bool) -> None:
@@ -36,7 +38,11 @@ def create_command(email: str, password_stdin: bool) -> None:
     click.echo(f"created user {user.id} {user.email}")
 
 
-@user_group.command("show", help="Print the user's billing status: the JSON of /api/billing/status.")
+@user_group.command(
+    "show",
+    short_help="Print the account's billing status as JSON.",
+    help="Print the user's billing status: the JSON of /api/billing/status.",
+)
 @click.argument("email")
 def show_command(email: str) -> None:
     with database.connection_context():
@@ -48,7 +54,11 @@ def show_command(email: str) -> None:
     click.echo(current_app.json.response(status).get_data(as_text=True), nl=False)
 
 
-@user_group.command("sign-out", help="End every signed-in session of the account (a lost device, a password reset).")
+@user_group.command(
+    "sign-out",
+    short_help="End every signed-in session of the account.",
+    help="End every signed-in session of the account (a lost device, a password reset).",
+)
 @click.argument("email")
 def sign_out_command(email: str) -> None:
     with database.connection_context():

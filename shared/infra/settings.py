@@ -112,7 +112,7 @@ class _Reader:
     def required(self, name: str) -> str:
         value = self.text(name, None)
         if value is None:
-            raise ConfigError(f"{name} is required but not set (see .env.example)")
+            raise ConfigError(f"{name} is required but not set (see .env.example and the README's Configuration table)")
         return value
 
     def csv(self, name: str, required: bool = False) -> tuple[str, ...]:
