@@ -53,7 +53,7 @@ class Gunicorn:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Gunicorn":
+    def start(self) -> Gunicorn:
         args = [
             str(BIN / "gunicorn"),
             "-c",

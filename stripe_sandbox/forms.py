@@ -5,7 +5,8 @@ both ``expand[]=x`` and ``expand[0]=x`` become ``{"expand": ["x"]}``.
 """
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 

@@ -1,7 +1,7 @@
 """Hosted pages: Checkout, Customer Portal, invoices. Plain HTML forms."""
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -35,7 +35,7 @@ def money(amount, currency="usd"):
 def date(ts):
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%-d %b %Y")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%-d %b %Y")
 
 
 def _host(url: str | None) -> str:

@@ -7,7 +7,8 @@ their whole duration so a multi-event change is never seen half done.
 import contextvars
 import json
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import objects
 from .clock import Clock

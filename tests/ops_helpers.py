@@ -92,7 +92,7 @@ class TcpForwarder:
         self.listener = None
         self.sockets: list = []
 
-    def start(self) -> "TcpForwarder":
+    def start(self) -> TcpForwarder:
         import socket
 
         self.listener = socket.socket()

@@ -45,7 +45,7 @@ class TcpProxy:
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
         return self

@@ -68,7 +68,7 @@ class Postgres:
     schema: str = ""
     service_url: str = ""  # application_name=chaos-<id>: the connections faults may end
 
-    def create(self) -> "Postgres":
+    def create(self) -> Postgres:
         url, self.schema = postgres_schema_url(self.base_url, prefix="chaos")
         self.service_url = f"{url}&application_name={self.app_name}"
         init_database(f"{url}&application_name={self.app_name}-suite")
@@ -133,7 +133,7 @@ class Stack:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _supervising: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.redis = LocalRedis(self.workdir / "redis", append_only=True).start()
         web_workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2)  # gunicorn.conf.py's

@@ -7,8 +7,8 @@ names the variable; it never falls back to a default silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from shared.infra.errors import ConfigError
 
@@ -48,7 +48,7 @@ class Settings:
         return self.app_env in ("development", "test")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         reader = _Reader(env)
         settings = cls(

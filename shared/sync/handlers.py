@@ -149,7 +149,7 @@ def forget_customer(event: Event, rows: LockedSubscriptions) -> Effect:
         Subscription.customer_id == customer_id, Subscription.status != "canceled"
     )
     ids = sorted(row.id for row in live)
-    rows.lock({sub_id: customer_id for sub_id in ids})  # sorted, like every lock
+    rows.lock(dict.fromkeys(ids, customer_id))  # sorted, like every lock
     for sub_id in ids:
         row = rows.get(sub_id)
         if row.version_created <= event.created:

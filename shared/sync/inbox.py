@@ -12,8 +12,8 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
@@ -35,7 +35,7 @@ class Envelope:
     problem: str = ""  # why the stream entry cannot be a delivery; the applier records it failed
 
     @classmethod
-    def from_entry(cls, entry_id: bytes | str, fields: dict) -> "Envelope":
+    def from_entry(cls, entry_id: bytes | str, fields: dict) -> Envelope:
         """The delivery in a stream entry. Never raises: anyone who can write to
         Redis can add an entry, and one the worker cannot read (fields missing,
         not UTF-8, ``received`` not a time) must fail alone, not strand its batch."""
@@ -59,7 +59,7 @@ class Envelope:
         }
 
     @classmethod
-    def from_job_arg(cls, arg: dict) -> "Envelope":
+    def from_job_arg(cls, arg: dict) -> Envelope:
         return cls(
             arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""), arg.get("problem", "")
         )

@@ -9,8 +9,8 @@ the last run are kept in Redis for the metrics.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import redis
 import stripe

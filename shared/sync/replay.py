@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import redis
 import stripe
@@ -35,7 +35,7 @@ def parse_since(text: str, now: float) -> int:
     except ValueError:
         raise ValueError(f"{text!r} is neither a relative time like 3d, 12h, 30m nor an ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
