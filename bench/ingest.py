@@ -199,7 +199,9 @@ def _measure(servers, plan, workdir, conn) -> dict:
     report = {target: summarize(results) for target, results in rounds.items()}
     report["ratio"] = round(report["webhook"]["rps"] / report["bare"]["rps"], 3)
     report["cpu_ratio"] = round(report["bare"]["cpu_ms_per_request"] / report["webhook"]["cpu_ms_per_request"], 3)
-    report["paired_ratios"] = [round(w["rps"] / b["rps"], 3) for w, b in zip(rounds["webhook"], rounds["bare"])]
+    report["paired_ratios"] = [
+        round(w["rps"] / b["rps"], 3) for w, b in zip(rounds["webhook"], rounds["bare"], strict=True)
+    ]
     report["stream_checks"] = [r["stream"] for r in rounds["webhook"]]
     report["stream_ok"] = all(check["ok"] for check in report["stream_checks"])
     report["peak_rss"] = {target: server.peak_rss() for target, server in servers.items()}

@@ -29,8 +29,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:

@@ -147,7 +147,7 @@ def _swap(sub: dict, swaps) -> list[dict]:
     # Look every item up first so an unknown id changes nothing.
     items = [_item(sub, item_id) for item_id, _, _ in swaps]
     olds = []
-    for item, (_, price, quantity) in zip(items, swaps):
+    for item, (_, price, quantity) in zip(items, swaps, strict=True):
         old = copy.deepcopy(item)
         if price is not None:
             item["price"], item["plan"] = dict(price), objects.plan_from_price(price)

@@ -41,7 +41,7 @@ def decode(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _insert(node: dict, parts: list[str], value: str, key: str) -> None:
-    for depth, part in enumerate(parts[:-1]):
+    for part in parts[:-1]:
         if part == "":
             # `a[][b]`: rare; treat each occurrence as a new element.
             part = _append_slot(node)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -119,10 +120,9 @@ def event_ids_in_rq(conn: redis.Redis) -> set[str]:
         job_ids.update(registry(queue=queue).get_job_ids())
     found = set()
     for job in Job.fetch_many(sorted(job_ids), connection=conn, serializer=JSONSerializer):
-        try:
+        # not one of ours, or unreadable: it proves nothing about any event
+        with contextlib.suppress(AttributeError, IndexError, KeyError, TypeError, ValueError):
             found.add(job.args[0]["event_id"])
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            pass  # not one of ours, or unreadable: it proves nothing about any event
     return found
 
 

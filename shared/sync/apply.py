@@ -19,6 +19,7 @@ which then stays pending.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -64,10 +65,8 @@ class SubscriptionFetcher:
 
     def prefetch(self, sub_ids) -> None:
         for sub_id in sub_ids:
-            try:
+            with contextlib.suppress(EventError):  # kept in the cache; the event that needs it fails then
                 self.get(sub_id)
-            except EventError:
-                pass  # kept in the cache; the event that needs it fails then
 
     def get(self, sub_id: str) -> tuple[dict, float]:
         if sub_id not in self.cache:
