@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import overload
 
 from shared.infra.errors import ConfigError
 
@@ -105,6 +106,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
 
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+    @overload
+    def text(self, name: str, default: None) -> str | None: ...
     def text(self, name: str, default: str | None) -> str | None:
         value = self.env.get(name, "").strip()
         return value or default

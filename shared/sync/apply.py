@@ -188,8 +188,8 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
     """
     by_sub: dict[str, list[Event]] = defaultdict(list)
     for event in events:
-        if event.type in SUBSCRIPTION_EVENTS:
-            by_sub[event.subscription_id].append(event)
+        if event.type in SUBSCRIPTION_EVENTS and (sub_id := event.subscription_id):
+            by_sub[sub_id].append(event)
     if not by_sub:
         return set()
     rows = {

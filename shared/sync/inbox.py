@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 from prometheus_client.core import GaugeMetricFamily
 
+from shared.infra.redis_conn import as_text
 from shared.sync.event_shape import LATEST_TIME, shown, storable_id
 
 STREAM_KEY = "portal:webhooks"
@@ -47,7 +48,7 @@ class Envelope:
         stored_id = storable_id(event_id)
         if stored_id != event_id:
             problems.append(f"event id {shown(event_id)} is not a Stripe id; recorded as {stored_id}")
-        return cls(stored_id, body, received_at, _text(entry_id), "; ".join(problems))
+        return cls(stored_id, body, received_at, as_text(entry_id), "; ".join(problems))
 
     def to_job_arg(self) -> dict:
         return {
@@ -98,7 +99,7 @@ def delivery_fields(event_id: str, event_type: str, body: bytes) -> dict:
 
 def push(conn: redis.Redis, event_id: str, event_type: str, body: bytes) -> str:
     """Append one delivery; returns once Redis has acknowledged it."""
-    return _text(conn.xadd(STREAM_KEY, delivery_fields(event_id, event_type, body)))
+    return as_text(conn.xadd(STREAM_KEY, delivery_fields(event_id, event_type, body)))
 
 
 class InboxWriter:
@@ -136,7 +137,7 @@ class InboxWriter:
     def _xadd(connection, args: list) -> str:
         try:
             connection.send_command("XADD", STREAM_KEY, "*", *args)
-            return _text(connection.read_response())
+            return as_text(connection.read_response())
         except BaseException:
             # A reply may still be on its way: it must never be read as the
             # next command's. redis-py drops the socket on a timeout; this
@@ -150,10 +151,6 @@ class InboxWriter:
         if getattr(self.local, "pid", None) != os.getpid():
             self.local.connection, self.local.pid = self.pool.make_connection(), os.getpid()
         return self.local.connection
-
-
-def _text(entry_id: bytes | str) -> str:
-    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
 def ensure_group(conn: redis.Redis) -> None:
@@ -179,8 +176,9 @@ def oldest_age(conn: redis.Redis, now: float) -> float:
     first = conn.xrange(STREAM_KEY, count=1)
     if not first:
         return 0.0
-    entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else first[0][0]
-    return max(0.0, now - int(entry_id.split("-")[0]) / 1000)
+    entry_id = first[0][0]
+    # redis-py types an entry's id as optional (XAUTOCLAIM's deleted entries); XRANGE's always have one.
+    return max(0.0, now - int(as_text(entry_id).split("-")[0]) / 1000)  # type: ignore[arg-type]
 
 
 def backlog_gauges(conn: redis.Redis) -> Iterator[GaugeMetricFamily]:

@@ -12,12 +12,16 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import redis
 import stripe
 
 from shared.sync import inbox, ledger
 from shared.sync.handlers import HANDLED_TYPES
+
+if TYPE_CHECKING:
+    from stripe.params import EventListParams
 
 RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 STRIPE_RETENTION_SECONDS = 30 * 86400  # Stripe's events list keeps 30 days
@@ -41,7 +45,7 @@ def parse_since(text: str, now: float) -> int:
 
 def fetch_events(client: stripe.StripeClient, since: int, undelivered_only: bool = False) -> Iterator[dict]:
     """Events of the types the worker handles, created at or after ``since``, newest first."""
-    params = {"created": {"gte": since}, "limit": 100, "types": sorted(HANDLED_TYPES)}
+    params: EventListParams = {"created": {"gte": since}, "limit": 100, "types": sorted(HANDLED_TYPES)}
     if undelivered_only:
         params["delivery_success"] = False
     for event in client.v1.events.list(params=params).auto_paging_iter():
