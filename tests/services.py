@@ -7,6 +7,7 @@ tests/); the tests know them by these names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -55,10 +56,8 @@ class TcpProxy:
             doomed, self.sockets = [self.listener, *self.sockets], []
             self.listener = None
         for sock in doomed:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -83,7 +82,5 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
