@@ -3,6 +3,7 @@
 PORT and WEB_CONCURRENCY are the platform conventions; PROMETHEUS_MULTIPROC_DIR,
 when set, is where every worker process keeps its metrics for /metrics to add up.
 """
+
 import multiprocessing
 import os
 import shutil

@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 
@@ -85,9 +86,12 @@ def run_wrk(port: int, plan: IngestPlan, pool: Path, seconds: int) -> dict:
 
 def stream_ids_after(conn: redis.Redis, last_id: str) -> tuple[list[str], str]:
     """Event ids of the entries added after ``last_id``, and the newest entry id."""
-    ids = []
+    ids: list[str] = []
     while True:
-        batch = conn.xrange(inbox.STREAM_KEY, min=f"({last_id}", count=2000)
+        # redis-py types entries loosely (str or bytes, ids optional); this client answers bytes.
+        batch = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]", conn.xrange(inbox.STREAM_KEY, min=f"({last_id}", count=2000)
+        )
         if not batch:
             return ids, last_id
         ids += [fields[b"id"].decode() for _, fields in batch]
@@ -191,15 +195,17 @@ def _measure(servers, plan, workdir, conn) -> dict:
     state = {"n": 0, "last_id": "0-0"}
     for target, server in servers.items():  # warm-up: imports, first connections; not recorded
         load_round(target, server, plan, workdir, conn, 1, state)
-    rounds = {"bare": [], "webhook": []}
+    rounds: dict[str, list[dict]] = {"bare": [], "webhook": []}
     for n in range(plan.rounds):
         order = ["bare", "webhook"] if n % 2 == 0 else ["webhook", "bare"]
         for target in order:
             rounds[target].append(load_round(target, servers[target], plan, workdir, conn, plan.seconds, state))
-    report = {target: summarize(results) for target, results in rounds.items()}
+    report: dict[str, Any] = {target: summarize(results) for target, results in rounds.items()}
     report["ratio"] = round(report["webhook"]["rps"] / report["bare"]["rps"], 3)
     report["cpu_ratio"] = round(report["bare"]["cpu_ms_per_request"] / report["webhook"]["cpu_ms_per_request"], 3)
-    report["paired_ratios"] = [round(w["rps"] / b["rps"], 3) for w, b in zip(rounds["webhook"], rounds["bare"])]
+    report["paired_ratios"] = [
+        round(w["rps"] / b["rps"], 3) for w, b in zip(rounds["webhook"], rounds["bare"], strict=True)
+    ]
     report["stream_checks"] = [r["stream"] for r in rounds["webhook"]]
     report["stream_ok"] = all(check["ok"] for check in report["stream_checks"])
     report["peak_rss"] = {target: server.peak_rss() for target, server in servers.items()}

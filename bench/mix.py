@@ -50,7 +50,7 @@ def _subscription_events(subs, updates: int, rng) -> list:
     out, per_sub = [], [0] * len(subs)
     for _ in range(updates):
         per_sub[rng.randrange(len(subs))] += 1
-    for (sub_id, customer, created), count in zip(subs, per_sub):
+    for (sub_id, customer, created), count in zip(subs, per_sub, strict=True):
         obj = events.subscription(sub_id, customer, created)
         out.append((created, events.event(f"evt_C{sub_id[5:]}", "customer.subscription.created", obj, created)))
         for k in range(1, count + 1):

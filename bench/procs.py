@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 
 from devrun.waiting import wait_for
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -28,9 +31,16 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def started(part: T | None, what: str) -> T:
+    """``part`` once a start() has set it; a clear error when used before."""
+    if part is None:
+        raise RuntimeError(f"{what} is not started")
+    return part
+
+
 def spawn(args: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen, timeout: float = 30) -> None:
@@ -53,7 +63,7 @@ class Gunicorn:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Gunicorn":
+    def start(self) -> Gunicorn:
         args = [
             str(BIN / "gunicorn"),
             "-c",
@@ -68,31 +78,31 @@ class Gunicorn:
         return self
 
     def _answers(self) -> bool:
-        if self.process.poll() is not None:
+        if started(self.process, "gunicorn").poll() is not None:
             raise RuntimeError(f"gunicorn exited; see {self.log_path}")
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         conn.request("GET", "/")
         return conn.getresponse().status > 0
 
     def _children(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children()
+        return psutil.Process(started(self.process, "gunicorn").pid).children()
 
     def peak_rss(self) -> dict:
         """Peak RSS of the master and of each worker, and their sum (an upper bound)."""
         workers = [round(peak_rss_mb(child.pid), 1) for child in self._children()]
-        master = round(peak_rss_mb(self.process.pid), 1)
+        master = round(peak_rss_mb(started(self.process, "gunicorn").pid), 1)
         return {"master_mb": master, "workers_mb": workers, "total_mb": round(master + sum(workers), 1)}
 
     def cpu_seconds(self) -> float:
         """CPU time used so far by the master and its workers (user + system)."""
         total = 0.0
-        for proc in [psutil.Process(self.process.pid), *self._children()]:
+        for proc in [psutil.Process(started(self.process, "gunicorn").pid), *self._children()]:
             times = proc.cpu_times()
             total += times.user + times.system
         return total
 
     def stop(self) -> None:
-        stop(self.process)
+        stop(started(self.process, "gunicorn"))
 
 
 def base_env(**values) -> dict:

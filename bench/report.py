@@ -18,19 +18,22 @@ def ingest_table(r: dict) -> str:
         f"Ingest: gunicorn -w {plan['workers']} (gunicorn.conf.py's worker class), wrk -t1 -c{plan['connections']}, "
         f"{plan['rounds']} x {plan['seconds']} s per target (median round shown)",
         "",
-        "| target | req/s | p50 ms | p99 ms | server CPU ms/req | requests | non-2xx | socket errors | peak RSS MiB (master + workers) |",
+        "| target | req/s | p50 ms | p99 ms | server CPU ms/req | requests | non-2xx | socket errors "
+        "| peak RSS MiB (master + workers) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for target in ("bare", "webhook"):
         t, rss = r[target], r["peak_rss"][target]
         rows.append(
-            f"| {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} | {t['cpu_ms_per_request']} | {t['requests']} | {t['non2xx']} "
+            f"| {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} | {t['cpu_ms_per_request']} | {t['requests']} "
+            f"| {t['non2xx']} "
             f"| {t['socket_errors']} | {rss['total_mb']} ({rss['master_mb']} + {rss['workers_mb']}) |"
         )
     rows += [
         "",
         f"ratio webhook/bare (medians): **{r['ratio']}**; per round: {r['paired_ratios']}",
-        f"server CPU per request, bare/webhook (gunicorn processes only: excludes redis-server and wrk; robust to noisy neighbours): {r['cpu_ratio']}",
+        "server CPU per request, bare/webhook (gunicorn processes only: excludes redis-server and wrk; "
+        f"robust to noisy neighbours): {r['cpu_ratio']}",
         f"load average before/after each round: bare {r['bare']['rounds_load_avg']}, "
         f"webhook {r['webhook']['rounds_load_avg']}",
         f"bare rounds req/s: {r['bare']['rounds_rps']}; webhook rounds req/s: {r['webhook']['rounds_rps']}",
@@ -44,7 +47,8 @@ def apply_table(runs: list[dict]) -> str:
     rows = [
         "Apply: deliveries drained by N `python -m worker` processes",
         "",
-        "| database | workers | deliveries | seconds | events/s | drained | ledger outcomes | RQ retries | peak RSS MiB per worker | final state |",
+        "| database | workers | deliveries | seconds | events/s | drained | ledger outcomes | RQ retries "
+        "| peak RSS MiB per worker | final state |",
         "|---|---:|---:|---:|---:|---|---|---:|---|---|",
     ]
     for run in runs:

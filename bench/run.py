@@ -30,13 +30,13 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     results = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": args.quick, "machine": machine.describe()}
     if args.what in ("ingest", "all"):
-        plan = ingest.QUICK if args.quick else ingest.IngestPlan()
+        ingest_plan = ingest.QUICK if args.quick else ingest.IngestPlan()
         if args.web_workers:
-            plan = ingest.IngestPlan(**{**plan.__dict__, "workers": args.web_workers})
-        results["ingest"] = ingest.run_ingest(args.out / "ingest", plan)
+            ingest_plan = ingest.IngestPlan(**{**ingest_plan.__dict__, "workers": args.web_workers})
+        results["ingest"] = ingest.run_ingest(args.out / "ingest", ingest_plan)
     if args.what in ("apply", "all"):
-        plan = apply.QUICK if args.quick else apply.ApplyPlan()
-        results["apply"] = apply.run_apply(args.out / "apply", plan)
+        apply_plan = apply.QUICK if args.quick else apply.ApplyPlan()
+        results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import stripe
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 from shared.accounts.login_throttle import LoginThrottle
 from shared.billing.plans import PlanCatalog
@@ -71,15 +76,16 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     from portal_service.slow_clients import ClientIdleTimeout
     from portal_service.webhooks import WebhookIngest
 
-    app.wsgi_app = WebhookIngest(app.wsgi_app, settings)
+    wsgi: WSGIApplication = WebhookIngest(app.wsgi_app, settings)
     if settings.trusted_proxy_hops:
         # Behind a proxy every request comes from the proxy's address: the
         # per-IP sign-in and sign-up throttles would lump all users together,
         # and a proxy on this host would make /metrics look like loopback.
         # Only as many X-Forwarded-For hops as there are proxies are believed.
         hops = settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    app.wsgi_app = ClientIdleTimeout(app.wsgi_app, settings.client_idle_timeout_seconds)
+        wsgi = ProxyFix(wsgi, x_for=hops, x_proto=hops)
+    # Flask's documented way to add WSGI middleware; its stubs declare wsgi_app a method.
+    app.wsgi_app = ClientIdleTimeout(wsgi, settings.client_idle_timeout_seconds)  # type: ignore[method-assign]
 
 
 def register_blueprints(app: Flask) -> None:

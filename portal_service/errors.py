@@ -41,11 +41,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        code = exc.code or InternalServerError.code  # a bare HTTPException() has none
         message = {
             405: f"Method {request.method} not allowed here",
             413: "Request body too large",
-        }.get(exc.code, exc.description)
-        return error_response(exc.code, message)
+        }.get(code, exc.description or "")
+        return error_response(code, message)
 
     @app.errorhandler(ClientDisconnected)
     def body_cut_short(exc: ClientDisconnected):
@@ -58,5 +59,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(InternalServerError.code, "Something went wrong on our side")

@@ -5,6 +5,7 @@ Every function expects the caller to hold ``store.lock`` and takes ``at``
 """
 
 import copy
+from collections.abc import Sequence
 
 from . import ids, objects
 from .errors import invalid
@@ -118,7 +119,7 @@ def update(
     sub: dict,
     at: int,
     changes: dict | None = None,
-    swaps: list[tuple[str, dict, int | None]] = (),
+    swaps: Sequence[tuple[str, dict, int | None]] = (),
     proration_behavior: str = "create_prorations",
 ) -> dict:
     """Apply field changes and price swaps as one ``customer.subscription.updated``.
@@ -147,7 +148,7 @@ def _swap(sub: dict, swaps) -> list[dict]:
     # Look every item up first so an unknown id changes nothing.
     items = [_item(sub, item_id) for item_id, _, _ in swaps]
     olds = []
-    for item, (_, price, quantity) in zip(items, swaps):
+    for item, (_, price, quantity) in zip(items, swaps, strict=True):
         old = copy.deepcopy(item)
         if price is not None:
             item["price"], item["plan"] = dict(price), objects.plan_from_price(price)

@@ -94,11 +94,11 @@ class Dispatcher:
         # Compact JSON: the indented form would use the slow pure-Python encoder.
         body = json.dumps(event, separators=(",", ":")).encode("utf-8")
         with self._cond:
-            outcome = {eid: "pending" for eid in self.endpoints}
+            outcome = dict.fromkeys(self.endpoints, "pending")
             record = _Record(body, event["created"], outcome)
             self._records[event["id"]] = record
             if self.faults.drop:
-                record.outcome = {eid: "dropped" for eid in outcome}
+                record.outcome = dict.fromkeys(outcome, "dropped")
                 return
             for endpoint_id in outcome:
                 for _ in range(1 + self.faults.duplicate):

@@ -5,7 +5,8 @@ both ``expand[]=x`` and ``expand[0]=x`` become ``{"expand": ["x"]}``.
 """
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
@@ -40,7 +41,7 @@ def decode(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 
 def _insert(node: dict, parts: list[str], value: str, key: str) -> None:
-    for depth, part in enumerate(parts[:-1]):
+    for part in parts[:-1]:
         if part == "":
             # `a[][b]`: rare; treat each occurrence as a new element.
             part = _append_slot(node)

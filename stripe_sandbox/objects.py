@@ -13,7 +13,7 @@ API_VERSION = "2026-10-28.endive"
 
 def _address() -> dict[str, None]:
     keys = ("city", "country", "line1", "line2", "postal_code", "state")
-    return {k: None for k in keys}
+    return dict.fromkeys(keys)
 
 
 def list_object(data: list, url: str, has_more: bool = False) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Hosted pages: Checkout, Customer Portal, invoices. Plain HTML forms."""
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -35,7 +36,7 @@ def money(amount, currency="usd"):
 def date(ts):
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%-d %b %Y")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%-d %b %Y")
 
 
 def _host(url: str | None) -> str:
@@ -103,6 +104,7 @@ def _render_portal(session: dict, home: bool, error: str | None = None, notice: 
     cust = store.get("customers", session["customer"])
     flow = None if home else session["flow"]
     pm_id = cust["invoice_settings"]["default_payment_method"]
+    back_home: dict[str, Any] = {"home": "1"} if home and session["flow"] else {}
     return render_template(
         "portal.html",
         session=session,
@@ -120,9 +122,7 @@ def _render_portal(session: dict, home: bool, error: str | None = None, notice: 
         return_host=_host(session["return_url"]),
         error=error,
         notice=notice,
-        action=lambda name: url_for(
-            f"pages.portal_{name}", bps=session["id"], **({"home": "1"} if home and session["flow"] else {})
-        ),
+        action=lambda name: url_for(f"pages.portal_{name}", bps=session["id"], **back_home),
     )
 
 

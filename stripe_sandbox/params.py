@@ -134,7 +134,7 @@ class Range(Spec):
 
     def coerce(self, value: Any, param: str) -> Any:
         if isinstance(value, dict):
-            bounds = {k: Int() for k in ("gt", "gte", "lt", "lte")}
+            bounds: dict[str, Spec] = {k: Int() for k in ("gt", "gte", "lt", "lte")}
             return check(value, bounds, prefix=param)
         number = Int().coerce(value, param)
         return {"gte": number, "lte": number}

@@ -1,7 +1,7 @@
 """Billing period arithmetic: calendar months and years like Stripe."""
 
 import calendar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DAY = 86400
 
@@ -18,7 +18,7 @@ def add_interval(ts: int, interval: str, count: int = 1) -> int:
 
 def _add_months(ts: int, months: int) -> int:
     # Stripe keeps the day of month, clamping to the month's last day.
-    start = datetime.fromtimestamp(ts, tz=timezone.utc)
+    start = datetime.fromtimestamp(ts, tz=UTC)
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
     day = min(start.day, calendar.monthrange(year, month)[1])

@@ -2,6 +2,7 @@
 
 import copy
 import heapq
+from typing import Any
 
 from . import billing, checkout, plans, portal
 from .clock import Clock
@@ -114,7 +115,7 @@ class Sandbox:
         """What a paid Checkout does, without the hosted page."""
         with self.lock:
             before = len(self.store.collections["events"])
-            params = {
+            params: dict[str, Any] = {
                 "mode": "subscription",
                 "customer_email": customer_email,
                 "success_url": "http://127.0.0.1/success",

@@ -7,7 +7,9 @@ their whole duration so a multi-event change is never seen half done.
 import contextvars
 import json
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 from . import objects
 from .clock import Clock
@@ -19,8 +21,8 @@ EVENT_RETENTION_SECONDS = 30 * 24 * 3600
 MAX_IDEMPOTENCY_KEYS = 10_000
 
 # Which request caused the change being made, for ``event.request``.
-current_request: contextvars.ContextVar[dict] = contextvars.ContextVar(
-    "current_request", default={"id": None, "idempotency_key": None}
+current_request: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "current_request", default=MappingProxyType({"id": None, "idempotency_key": None})
 )
 
 # Id prefix -> (collection name, noun used in "No such ..." messages).

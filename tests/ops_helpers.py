@@ -3,6 +3,7 @@ snapshots of every row and every Redis key, to prove a command changed nothing."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -92,7 +93,7 @@ class TcpForwarder:
         self.listener = None
         self.sockets: list = []
 
-    def start(self) -> "TcpForwarder":
+    def start(self) -> TcpForwarder:
         import socket
 
         self.listener = socket.socket()
@@ -137,8 +138,6 @@ def _pump(source, sink) -> None:
 def _close(sock) -> None:
     import socket
 
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     sock.close()

@@ -44,7 +44,7 @@ class Process:
     def __init__(self, name: str, args: list[str], env: dict, log_dir: Path):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        self.log = open(self.log_path, "wb")
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - open for the process's life; closed in stop()
         self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
 
     def signal(self, sig=signal.SIGTERM) -> None:

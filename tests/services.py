@@ -7,6 +7,7 @@ tests/); the tests know them by these names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -45,7 +46,7 @@ class TcpProxy:
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
         return self
@@ -55,10 +56,8 @@ class TcpProxy:
             doomed, self.sockets = [self.listener, *self.sockets], []
             self.listener = None
         for sock in doomed:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -83,7 +82,5 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass

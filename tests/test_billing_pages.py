@@ -130,7 +130,7 @@ def test_a_kept_fetch_that_agrees_with_the_row_needs_no_refresh(app, sb):
 
 
 def test_returns_a_moment_apart_sync_once_and_the_second_page_refreshes(app, sb):
-    client, user = subscribe(app, sb, "hasty@example.com")
+    client, _user = subscribe(app, sb, "hasty@example.com")
     first = client.get("/dashboard/billing?from=portal", headers=HTML).get_data(as_text=True)
     second = client.get("/dashboard/billing?from=portal", headers=HTML).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in first
@@ -171,7 +171,7 @@ def test_checkout_refuses_a_price_that_is_not_configured(app, sb, price):
 
 
 def test_a_subscribed_user_is_sent_to_the_portal_not_a_second_checkout(app, sb):
-    client, user = subscribe(app, sb, "twice@example.com")
+    client, _user = subscribe(app, sb, "twice@example.com")
     before = len(collection(sb, "checkout_sessions"))
     response = post_json(client, "/api/billing/checkout", {"price": "pro"})
     assert response.status_code == 200
@@ -271,7 +271,7 @@ def test_portal_settings_come_from_configuration(db_url, redis_url, db, redis_co
         portal_locale="fr",
     )
     app = create_app(settings)
-    client, user = subscribe(app, sb, "configured@example.com")
+    client, _user = subscribe(app, sb, "configured@example.com")
     post_json(client, "/api/billing/portal")
     (session,) = collection(sb, "portal_sessions").values()
     assert session["configuration"] == config.id and session["locale"] == "fr"

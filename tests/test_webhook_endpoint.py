@@ -280,10 +280,10 @@ def test_after_a_redis_restart_deliveries_are_queued_again(tmp_path):
             make_settings(f"sqlite:///{tmp_path / 'x.db'}", private.url, redis_timeout_seconds=0.5)
         ).test_client()
         bodies = [a_body() for _ in range(4)]
-        statuses = lambda *ns: [
-            post(client, bodies[n][1], sign(bodies[n][1], WEBHOOK_SECRET)).status_code  # noqa: E731
-            for n in ns
-        ]
+
+        def statuses(*ns):
+            return [post(client, bodies[n][1], sign(bodies[n][1], WEBHOOK_SECRET)).status_code for n in ns]
+
         assert statuses(0) == [200]
         private.stop()
         private.start()  # between two deliveries: the writer's socket is dead, and it does not know yet

@@ -87,7 +87,7 @@ def test_jobs_are_json_not_pickle(settings, db, redis_conn):
     drain(settings, redis_conn)
     [job_id] = ScheduledJobRegistry(queue=queue(redis_conn)).get_job_ids()
     raw = redis_conn.hget(f"rq:job:{job_id}", "data")
-    assert raw.startswith(b"{") or raw.startswith(b"[") or raw[:2] == b"x\x9c"  # JSON (maybe zlib'd)
+    assert raw.startswith((b"{", b"[")) or raw[:2] == b"x\x9c"  # JSON (maybe zlib'd)
     import json
     import zlib
 

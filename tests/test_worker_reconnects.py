@@ -40,7 +40,7 @@ def test_batches_go_on_after_the_connection_was_dropped(db, settings, redis_conn
     push(redis_conn, *created(3))
     drain(settings, redis_conn)
     terminate_own_connection()
-    with pytest.raises(Exception, match="server closed the connection|terminating connection"):
+    with pytest.raises(Exception, match=r"server closed the connection|terminating connection"):
         database.execute_sql("SELECT 1")  # the connection really is gone
     push(redis_conn, *created(4))
     drain(settings, redis_conn)  # the first try fails on the dead connection; the next reconnects

@@ -62,7 +62,7 @@ class BillingWorker(SimpleWorker):
         self.backoff = Backoff()
         self._next_scheduler_restart = 0.0
 
-    def attach(self, consumer: InboxConsumer) -> "BillingWorker":
+    def attach(self, consumer: InboxConsumer) -> BillingWorker:
         self.consumer = consumer
         return self
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any, cast
 
 import redis
 from rq import Queue, Retry
@@ -20,6 +21,7 @@ from rq import Queue, Retry
 from shared.infra.db import database_reachable, is_infrastructure_error
 from shared.infra.logs import log_event
 from shared.infra.models import StripeEvent
+from shared.infra.redis_conn import as_text
 from shared.ops import metrics
 from shared.sync import inbox
 from shared.sync.apply import EventApplier, Result, is_transient
@@ -125,10 +127,14 @@ class InboxConsumer:
             return self._apply_contained(envelopes[:middle]) + self._apply_contained(envelopes[middle:])
 
     def _read_group(self, start: str, block_ms: int | None):
-        reply = self.conn.xreadgroup(
-            inbox.GROUP, self.name, {inbox.STREAM_KEY: start}, count=self.batch_size, block=block_ms
+        # redis-py types the reply for RESP2 and RESP3 at once; these clients speak RESP2: [[stream, entries]].
+        reply = cast(
+            "list[list[Any]] | None",
+            self.conn.xreadgroup(
+                inbox.GROUP, self.name, {inbox.STREAM_KEY: start}, count=self.batch_size, block=block_ms
+            ),
         )
-        return [(_text(entry_id), fields) for _, batch in (reply or []) for entry_id, fields in batch]
+        return [(as_text(entry_id), fields) for _, batch in (reply or []) for entry_id, fields in batch]
 
     def _claim_abandoned(self):
         if time.monotonic() < self._next_claim:
@@ -137,7 +143,7 @@ class InboxConsumer:
         reply = self.conn.xautoclaim(
             inbox.STREAM_KEY, inbox.GROUP, self.name, self.claim_idle_ms, "0-0", count=self.batch_size
         )
-        claimed = [(_text(entry_id), fields) for entry_id, fields in reply[1]]
+        claimed = [(as_text(entry_id), fields) for entry_id, fields in reply[1]]
         if claimed:
             log.warning("claimed %d deliveries abandoned by a stopped worker", len(claimed))
         return claimed
@@ -184,7 +190,3 @@ def _group_is_gone(exc: redis.ResponseError) -> bool:
     # NOGROUP: no such stream or group. UNBLOCKED: Redis 7 ends a blocked
     # XREADGROUP this way when its stream is deleted.
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -47,6 +47,7 @@ def install(context: WorkerContext) -> None:
 
 def current() -> WorkerContext:
     """The process's context, built from the environment on first use."""
+    global _context
     if _context is None:
-        install(build_context(Settings.from_env()))
+        _context = build_context(Settings.from_env())
     return _context

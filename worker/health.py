@@ -22,7 +22,7 @@ import redis
 from rq import Worker
 
 from shared.infra.db import init_database
-from shared.infra.redis_conn import connect_redis
+from shared.infra.redis_conn import as_text, connect_redis
 from shared.infra.settings import Settings
 from shared.ops import readiness
 
@@ -67,7 +67,7 @@ def stall_problem(
         age = now - float(progress_at)
         if age < stall_seconds:
             return None
-        ages.append((age, worker.name, (failure or b"").decode()))
+        ages.append((age, worker.name, as_text(failure or b"")))
     if not ages:
         return f"no worker on {hostname} is registered in Redis"
     age, name, failure = min(ages)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bench.chaos import hostile
 from bench.chaos.profile import Profile

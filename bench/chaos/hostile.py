@@ -91,6 +91,7 @@ def trickle(port: int, secret: str, until: float, log: HostileLog, every: float 
 def redos_register(port: int, log: HostileLog, padding: int = REDOS_EMAIL_PADDING) -> None:
     """A crafted address on /register, with a real session and CSRF token (as a browser would)."""
     started = time.monotonic()
+    status: int | str
     try:
         cookie, token = _register_form(port)
         form = urllib.parse.urlencode(

@@ -63,7 +63,7 @@ class Sampler:
         self._stop = threading.Event()
         self._redis = redis.Redis.from_url(stack.redis.url, socket_timeout=1, socket_connect_timeout=1)
 
-    def start(self) -> "Sampler":
+    def start(self) -> Sampler:
         threading.Thread(target=self._run, name="chaos-sampler", daemon=True).start()
         return self
 

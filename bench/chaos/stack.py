@@ -22,12 +22,14 @@ from pathlib import Path
 
 import psycopg2
 import redis
+from redis import Redis
 
-from bench.procs import BIN, Gunicorn, base_env, spawn, stop
+from bench.procs import BIN, Gunicorn, base_env, spawn, started, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis, free_port
 from shared.infra import migrations
 from shared.infra.db import database, init_database
+from shared.infra.redis_conn import as_text
 from shared.sync import inbox
 
 WEBHOOK_SECRET = "whsec_chaos_suite_signing_secret"
@@ -68,7 +70,7 @@ class Postgres:
     schema: str = ""
     service_url: str = ""  # application_name=chaos-<id>: the connections faults may end
 
-    def create(self) -> "Postgres":
+    def create(self) -> Postgres:
         url, self.schema = postgres_schema_url(self.base_url, prefix="chaos")
         self.service_url = f"{url}&application_name={self.app_name}"
         init_database(f"{url}&application_name={self.app_name}-suite")
@@ -125,19 +127,19 @@ class Stack:
     worker_count: int
     extra_env: dict = field(default_factory=dict)
     secret: str = WEBHOOK_SECRET
-    redis: LocalRedis | None = None
-    web: Gunicorn | None = None
+    _redis: LocalRedis | None = None
+    _web: Gunicorn | None = None
     workers: list[Worker] = field(default_factory=list)
     unplanned_exits: list[dict] = field(default_factory=list)
     _started_workers: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _supervising: threading.Event = field(default_factory=threading.Event)
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.redis = LocalRedis(self.workdir / "redis", append_only=True).start()
+        self._redis = LocalRedis(self.workdir / "redis", append_only=True).start()
         web_workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2)  # gunicorn.conf.py's
-        self.web = Gunicorn(
+        self._web = Gunicorn(
             "portal_service:create_app()", free_port(), web_workers, self.env(), self.workdir / "web.log"
         ).start()
         for _ in range(self.worker_count):
@@ -145,6 +147,14 @@ class Stack:
         self._supervising.set()
         threading.Thread(target=self._supervise, name="chaos-orchestrator", daemon=True).start()
         return self
+
+    @property
+    def redis(self) -> LocalRedis:
+        return started(self._redis, "the stack's Redis")
+
+    @property
+    def web(self) -> Gunicorn:
+        return started(self._web, "the stack's web")
 
     @property
     def url(self) -> str:
@@ -200,12 +210,12 @@ class Stack:
         return worker, holding.get(worker.name, 0)
 
     @staticmethod
-    def _pending_by_consumer(conn: redis.Redis) -> dict[str, int]:
+    def _pending_by_consumer(conn: Redis) -> dict[str, int]:  # (`redis` here is the property)
         try:
             summary = conn.xpending(inbox.STREAM_KEY, inbox.GROUP)
         except redis.RedisError:
             return {}
-        return {_text(c["name"]): int(c["pending"]) for c in summary.get("consumers") or []}
+        return {as_text(c["name"]): int(c["pending"]) for c in summary.get("consumers") or []}
 
     def _supervise(self) -> None:
         while self._supervising.is_set():
@@ -224,8 +234,9 @@ class Stack:
 
     # -- Redis ----------------------------------------------------------------
     def kill_redis(self) -> None:
-        self.redis.process.send_signal(signal.SIGKILL)
-        self.redis.process.wait(10)
+        process = started(self.redis.process, "the stack's Redis")
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
 
     def restart_redis(self) -> None:
         """The same port and directory: it loads its append-only file."""
@@ -239,11 +250,7 @@ class Stack:
         for worker in workers:
             worker.planned_stop = True
             stop(worker.process, timeout=30)
-        if self.web and self.web.process:
-            self.web.stop()
-        if self.redis:
-            self.redis.stop()
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        if self._web and self._web.process:
+            self._web.stop()
+        if self._redis:
+            self._redis.stop()

@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import redis
 from rq.job import Job
@@ -117,20 +119,23 @@ def event_ids_in_rq(conn: redis.Redis) -> set[str]:
     job_ids = set(queue.get_job_ids())
     for registry in (FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry):
         job_ids.update(registry(queue=queue).get_job_ids())
-    found = set()
+    found: set[str] = set()
     for job in Job.fetch_many(sorted(job_ids), connection=conn, serializer=JSONSerializer):
-        try:
+        if job is None:  # gone since it was listed
+            continue
+        # not one of ours, or unreadable: it proves nothing about any event
+        with contextlib.suppress(AttributeError, IndexError, KeyError, TypeError, ValueError):
             found.add(job.args[0]["event_id"])
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            pass  # not one of ours, or unreadable: it proves nothing about any event
     return found
 
 
 def event_ids_in_stream(conn: redis.Redis) -> set[str]:
     """Deliveries still waiting (stranded or slow, not vanished): applied entries are deleted."""
-    found, last = set(), "-"
+    found: set[str] = set()
+    last = "-"
     while True:
-        batch = conn.xrange(inbox.STREAM_KEY, min=last, count=1000)
+        # redis-py types entries loosely (str or bytes, ids optional); this client answers bytes.
+        batch = cast("list[tuple[bytes, dict[bytes, bytes]]]", conn.xrange(inbox.STREAM_KEY, min=last, count=1000))
         found.update(fields[b"id"].decode("utf-8", "replace") for _, fields in batch if b"id" in fields)
         if len(batch) < 1000:
             return found

@@ -107,7 +107,8 @@ class PlanCatalog:
             )
             for price in page.data:
                 data = price.to_dict()
-                found[data.get("lookup_key")] = plan_from_price(data.get("lookup_key"), data)
+                key = data["lookup_key"]  # set: the prices were listed by it
+                found[key] = plan_from_price(key, data)
         for key in self.keys:
             if is_price_id(key):
                 price = self.client.v1.prices.retrieve(key, params={"expand": ["product"]})

@@ -10,10 +10,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 import yaml
+
+if TYPE_CHECKING:
+    from stripe.params.billing_portal import ConfigurationCreateParams, ConfigurationUpdateParams
 
 
 class ConfigFileError(ValueError):
@@ -185,6 +188,9 @@ def retrieve(client: stripe.StripeClient, configuration_id: str | None) -> dict 
 
 def send(client: stripe.StripeClient, desired: dict, current: dict | None) -> str:
     """Create the configuration, or update the current one; return its id."""
+    # desired is read from YAML (load): plain data, whose fields Stripe checks.
     if current is None:
-        return client.v1.billing_portal.configurations.create(params=desired).id
-    return client.v1.billing_portal.configurations.update(current["id"], params=desired).id
+        return client.v1.billing_portal.configurations.create(params=cast("ConfigurationCreateParams", desired)).id
+    return client.v1.billing_portal.configurations.update(
+        current["id"], params=cast("ConfigurationUpdateParams", desired)
+    ).id

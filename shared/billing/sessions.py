@@ -9,6 +9,7 @@ configured plan, a flow from FLOWS).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 import stripe
 
@@ -19,6 +20,11 @@ from shared.infra import stored_settings
 from shared.infra.models import Subscription, User
 from shared.infra.settings import Settings
 from shared.infra.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from stripe.params.billing_portal import SessionCreateParams as PortalSessionParams
+    from stripe.params.billing_portal import SessionCreateParamsFlowData as PortalFlowData
+    from stripe.params.checkout import SessionCreateParams as CheckoutSessionParams
 
 BILLING_PAGE = "/dashboard/billing"
 PORTAL_RETURN_MARKER = "from=portal"
@@ -48,14 +54,14 @@ def live_subscription(user: User, now: datetime | None = None, grace: int = 0) -
     return primary if is_live(primary) else None
 
 
-def portal_params(settings: Settings, user: User, flow: str | None = None) -> dict:
+def portal_params(settings: Settings, user: User, flow: str | None = None) -> PortalSessionParams:
     """The parameters of a portal session for ``user``; raises BillingRefusal."""
     if not user.stripe_customer_id:
         raise BillingRefusal("No active subscription")
     if flow is not None and flow not in FLOWS:
         raise BillingRefusal(f"Unknown portal flow {flow!r}: use one of {', '.join(FLOWS)}")
     return_url = portal_return_url(settings)
-    params = {"customer": user.stripe_customer_id, "return_url": return_url}
+    params: PortalSessionParams = {"customer": user.stripe_customer_id, "return_url": return_url}
     configuration = stored_settings.portal_configuration_id(settings)
     if configuration:
         params["configuration"] = configuration
@@ -66,8 +72,8 @@ def portal_params(settings: Settings, user: User, flow: str | None = None) -> di
     return params
 
 
-def flow_data(user: User, flow: str, return_url: str) -> dict:
-    data = {"type": flow, "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}}}
+def flow_data(user: User, flow: str, return_url: str) -> PortalFlowData:
+    data: dict = {"type": flow, "after_completion": {"type": "redirect", "redirect": {"return_url": return_url}}}
     if flow in SUBSCRIPTION_FLOWS:
         sub = live_subscription(user)
         if sub is None:
@@ -75,7 +81,7 @@ def flow_data(user: User, flow: str, return_url: str) -> dict:
         if flow == "subscription_cancel" and cancellation_date(sub):
             raise BillingRefusal("Your subscription is already set to cancel")
         data[flow] = {"subscription": sub.id}
-    return data
+    return cast("PortalFlowData", data)  # keyed by the flow's name, one of FLOWS
 
 
 def open_portal(client: stripe.StripeClient, settings: Settings, user: User, flow: str | None = None) -> str:
@@ -84,7 +90,7 @@ def open_portal(client: stripe.StripeClient, settings: Settings, user: User, flo
     return session.url
 
 
-def checkout_params(settings: Settings, catalog: PlanCatalog, user: User, plan_key: str) -> dict:
+def checkout_params(settings: Settings, catalog: PlanCatalog, user: User, plan_key: str) -> CheckoutSessionParams:
     """Parameters of a subscription-mode Checkout Session; raises BillingRefusal or AlreadySubscribed."""
     plan = catalog.find((plan_key or "").strip())
     if plan is None:
@@ -92,7 +98,7 @@ def checkout_params(settings: Settings, catalog: PlanCatalog, user: User, plan_k
     if live_subscription(user) is not None:
         raise AlreadySubscribed(user.id)
     page = billing_page_url(settings)
-    params = {
+    params: CheckoutSessionParams = {
         "mode": "subscription",
         "line_items": [{"price": plan.price_id, "quantity": 1}],
         "client_reference_id": str(user.id),
@@ -110,4 +116,6 @@ def open_checkout(
     client: stripe.StripeClient, settings: Settings, catalog: PlanCatalog, user: User, plan_key: str
 ) -> str:
     session = client.v1.checkout.sessions.create(params=checkout_params(settings, catalog, user, plan_key))
+    if session.url is None:  # only a session embedded in a page has none; these are hosted
+        raise stripe.APIError("Stripe answered a Checkout Session without a URL")
     return session.url

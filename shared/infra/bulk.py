@@ -11,8 +11,8 @@ peewee would. The repeat is checked once against peewee's own two-row text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from peewee import Insert, Model
 

@@ -7,6 +7,7 @@ workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
@@ -147,10 +148,8 @@ def database_reachable() -> bool:
     After a failed batch, this tells a database that went away from a batch
     that carries a bad event; the connection left open is a fresh one.
     """
-    try:
+    with contextlib.suppress(Exception):  # noqa: BLE001 - a dead connection may refuse even to close; a new one is opened below
         database.close()
-    except Exception:  # noqa: BLE001 - a dead connection may refuse even to close; a new one is opened below
-        pass
     try:
         database.connect(reuse_if_open=True)
         database.execute_sql("SELECT 1")

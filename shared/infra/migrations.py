@@ -7,7 +7,7 @@ serialised by the database's write lock.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from shared.infra import models
 from shared.infra.db import database, is_postgres, write_transaction

@@ -7,6 +7,11 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 
+def as_text(value: bytes | str) -> str:
+    """A reply's id or field as text: these clients answer bytes (no decode_responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def connect_redis(url: str, timeout: float | None = None, retries: int = 0) -> redis.Redis:
     """A client whose every command gives up after ``timeout`` seconds.
 

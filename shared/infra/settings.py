@@ -7,8 +7,9 @@ names the variable; it never falls back to a default silently.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import overload
 
 from shared.infra.errors import ConfigError
 
@@ -48,7 +49,7 @@ class Settings:
         return self.app_env in ("development", "test")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         reader = _Reader(env)
         settings = cls(
@@ -105,6 +106,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
 
+    @overload
+    def text(self, name: str, default: str) -> str: ...
+    @overload
+    def text(self, name: str, default: None) -> str | None: ...
     def text(self, name: str, default: str | None) -> str | None:
         value = self.env.get(name, "").strip()
         return value or default

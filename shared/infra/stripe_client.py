@@ -14,11 +14,8 @@ API_VERSION = stripe.api_version  # pinned by stripe-python 16: "2026-10-28.endi
 
 
 def build_stripe_client(settings: Settings) -> stripe.StripeClient:
-    base_addresses = {}
-    if settings.stripe_api_base:
-        base_addresses = {"api": settings.stripe_api_base}
     return stripe.StripeClient(
         settings.stripe_secret_key,
-        base_addresses=base_addresses,
+        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else {},
         max_network_retries=2,
     )

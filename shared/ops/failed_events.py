@@ -3,6 +3,7 @@ read alongside each event's ledger row."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import redis
@@ -74,8 +75,6 @@ def purge(conn: redis.Redis, chosen: list[FailedEvent]) -> int:
     """Delete the failed jobs; the ledger rows stay, marked failed, as the record."""
     registry = _registry(conn)
     for failed in chosen:
-        try:
+        with contextlib.suppress(NoSuchJobError):  # expired between listing and purging: already gone
             registry.remove(failed.job_id, delete_job=True)
-        except NoSuchJobError:
-            pass  # expired between listing and purging: already gone
     return len(chosen)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest

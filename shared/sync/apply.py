@@ -19,6 +19,7 @@ which then stays pending.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -64,10 +65,8 @@ class SubscriptionFetcher:
 
     def prefetch(self, sub_ids) -> None:
         for sub_id in sub_ids:
-            try:
+            with contextlib.suppress(EventError):  # kept in the cache; the event that needs it fails then
                 self.get(sub_id)
-            except EventError:
-                pass  # kept in the cache; the event that needs it fails then
 
     def get(self, sub_id: str) -> tuple[dict, float]:
         if sub_id not in self.cache:
@@ -189,8 +188,8 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
     """
     by_sub: dict[str, list[Event]] = defaultdict(list)
     for event in events:
-        if event.type in SUBSCRIPTION_EVENTS:
-            by_sub[event.subscription_id].append(event)
+        if event.type in SUBSCRIPTION_EVENTS and (sub_id := event.subscription_id):
+            by_sub[sub_id].append(event)
     if not by_sub:
         return set()
     rows = {

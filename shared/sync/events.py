@@ -27,7 +27,7 @@ class Event:
     envelope: Envelope
 
     @classmethod
-    def parse(cls, envelope: Envelope) -> "Event":
+    def parse(cls, envelope: Envelope) -> Event:
         """The delivery's event, checked by shared.sync.event_shape; never trusts the web's check."""
         if envelope.problem:
             raise EventError(envelope.problem)

@@ -67,7 +67,7 @@ def store_fetched(
 
 
 def apply_subscription(event: Event, rows: LockedSubscriptions, fetcher: Fetcher) -> Effect:
-    row = rows.get(event.subscription_id)
+    row = rows.locked(event.subscription_id)  # lock_batch locked every subscription event's row
     decision = decide(event.created, row.version_created, row.fetched_at)
     if decision is Decision.STALE:
         return Effect(StripeEvent.IGNORED, "older than the stored state")
@@ -149,9 +149,9 @@ def forget_customer(event: Event, rows: LockedSubscriptions) -> Effect:
         Subscription.customer_id == customer_id, Subscription.status != "canceled"
     )
     ids = sorted(row.id for row in live)
-    rows.lock({sub_id: customer_id for sub_id in ids})  # sorted, like every lock
+    rows.lock(dict.fromkeys(ids, customer_id))  # sorted, like every lock
     for sub_id in ids:
-        row = rows.get(sub_id)
+        row = rows.locked(sub_id)
         if row.version_created <= event.created:
             rows.change(
                 row,

@@ -12,12 +12,13 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
 
+from shared.infra.redis_conn import as_text
 from shared.sync.event_shape import LATEST_TIME, shown, storable_id
 
 STREAM_KEY = "portal:webhooks"
@@ -35,7 +36,7 @@ class Envelope:
     problem: str = ""  # why the stream entry cannot be a delivery; the applier records it failed
 
     @classmethod
-    def from_entry(cls, entry_id: bytes | str, fields: dict) -> "Envelope":
+    def from_entry(cls, entry_id: bytes | str, fields: dict) -> Envelope:
         """The delivery in a stream entry. Never raises: anyone who can write to
         Redis can add an entry, and one the worker cannot read (fields missing,
         not UTF-8, ``received`` not a time) must fail alone, not strand its batch."""
@@ -47,7 +48,7 @@ class Envelope:
         stored_id = storable_id(event_id)
         if stored_id != event_id:
             problems.append(f"event id {shown(event_id)} is not a Stripe id; recorded as {stored_id}")
-        return cls(stored_id, body, received_at, _text(entry_id), "; ".join(problems))
+        return cls(stored_id, body, received_at, as_text(entry_id), "; ".join(problems))
 
     def to_job_arg(self) -> dict:
         return {
@@ -59,7 +60,7 @@ class Envelope:
         }
 
     @classmethod
-    def from_job_arg(cls, arg: dict) -> "Envelope":
+    def from_job_arg(cls, arg: dict) -> Envelope:
         return cls(
             arg["event_id"], arg["body"], float(arg["received_at"]), arg.get("delivery_id", ""), arg.get("problem", "")
         )
@@ -98,7 +99,7 @@ def delivery_fields(event_id: str, event_type: str, body: bytes) -> dict:
 
 def push(conn: redis.Redis, event_id: str, event_type: str, body: bytes) -> str:
     """Append one delivery; returns once Redis has acknowledged it."""
-    return _text(conn.xadd(STREAM_KEY, delivery_fields(event_id, event_type, body)))
+    return as_text(conn.xadd(STREAM_KEY, delivery_fields(event_id, event_type, body)))
 
 
 class InboxWriter:
@@ -136,7 +137,7 @@ class InboxWriter:
     def _xadd(connection, args: list) -> str:
         try:
             connection.send_command("XADD", STREAM_KEY, "*", *args)
-            return _text(connection.read_response())
+            return as_text(connection.read_response())
         except BaseException:
             # A reply may still be on its way: it must never be read as the
             # next command's. redis-py drops the socket on a timeout; this
@@ -150,10 +151,6 @@ class InboxWriter:
         if getattr(self.local, "pid", None) != os.getpid():
             self.local.connection, self.local.pid = self.pool.make_connection(), os.getpid()
         return self.local.connection
-
-
-def _text(entry_id: bytes | str) -> str:
-    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
 def ensure_group(conn: redis.Redis) -> None:
@@ -179,8 +176,9 @@ def oldest_age(conn: redis.Redis, now: float) -> float:
     first = conn.xrange(STREAM_KEY, count=1)
     if not first:
         return 0.0
-    entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else first[0][0]
-    return max(0.0, now - int(entry_id.split("-")[0]) / 1000)
+    entry_id = first[0][0]
+    # redis-py types an entry's id as optional (XAUTOCLAIM's deleted entries); XRANGE's always have one.
+    return max(0.0, now - int(as_text(entry_id).split("-")[0]) / 1000)  # type: ignore[arg-type]
 
 
 def backlog_gauges(conn: redis.Redis) -> Iterator[GaugeMetricFamily]:

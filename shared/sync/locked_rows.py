@@ -9,6 +9,8 @@ keeps the cost per event to Python work, not SQL statements.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from shared.infra import bulk
 from shared.infra.db import is_postgres
 from shared.infra.models import Subscription
@@ -21,7 +23,7 @@ class LockedSubscriptions:
         self.rows: dict[str, Subscription] = {}
         self.dirty: set[str] = set()
 
-    def lock(self, wanted: dict[str, str]) -> None:
+    def lock(self, wanted: Mapping[str, str | None]) -> None:
         """Create (empty) and lock the rows ``{subscription id: customer id}``."""
         ids = sorted(set(wanted) - set(self.rows))
         if not ids:
@@ -37,6 +39,13 @@ class LockedSubscriptions:
 
     def get(self, sub_id: str | None) -> Subscription | None:
         return self.rows.get(sub_id) if sub_id else None
+
+    def locked(self, sub_id: str | None) -> Subscription:
+        """The row ``lock`` took for this id; a KeyError names a caller that did not lock it."""
+        row = self.get(sub_id)
+        if row is None:
+            raise KeyError(f"subscription {sub_id!r} was not locked for this batch")
+        return row
 
     def change(self, row: Subscription, columns: dict) -> None:
         for name, value in columns.items():

@@ -9,8 +9,9 @@ the last run are kept in Redis for the metrics.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import redis
 import stripe
@@ -18,10 +19,14 @@ from prometheus_client.core import GaugeMetricFamily
 
 from shared.infra.db import write_transaction
 from shared.infra.models import Subscription
+from shared.infra.redis_conn import as_text
 from shared.sync.handlers import store_fetched
 from shared.sync.locked_rows import LockedSubscriptions
 from shared.sync.ordering import fetch_supersedes
 from shared.sync.stripe_objects import subscription_columns
+
+if TYPE_CHECKING:
+    from stripe.params import SubscriptionListParams
 
 CREATED, CHANGED, UNCHANGED, KEPT = "created", "changed", "unchanged", "kept"
 OUTCOMES = (CREATED, CHANGED, UNCHANGED, KEPT)
@@ -44,7 +49,7 @@ def fetch_subscriptions(
     Pages are followed by hand rather than with auto_paging_iter so that each
     object carries the time of its own request: the ordering rule needs it.
     """
-    params = {"status": "all", "limit": PAGE_SIZE}
+    params: SubscriptionListParams = {"status": "all", "limit": PAGE_SIZE}
     if customer:
         params["customer"] = customer
     while True:
@@ -67,7 +72,7 @@ def reconcile(obj: dict, fetched_at: float, dry_run: bool = False) -> Reconciled
         existed = Subscription.get_or_none(Subscription.id == sub_id) is not None
         rows = LockedSubscriptions()
         rows.lock({sub_id: columns["customer_id"]})
-        row = rows.get(sub_id)
+        row = rows.locked(sub_id)
         result = compare(sub_id, row if existed else None, columns, fetched_at)
         if result.outcome != KEPT:
             store_fetched(rows, row, obj, fetched_at)
@@ -98,7 +103,7 @@ def record_run(conn: redis.Redis, counts: dict[str, int], finished_at: float) ->
 
 
 def last_run(conn: redis.Redis) -> dict[str, float]:
-    return {key.decode(): float(value) for key, value in conn.hgetall(LAST_RUN_KEY).items()}
+    return {as_text(key): float(value) for key, value in conn.hgetall(LAST_RUN_KEY).items()}
 
 
 def drift_gauges(conn: redis.Redis):

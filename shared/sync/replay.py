@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import redis
 import stripe
 
 from shared.sync import inbox, ledger
 from shared.sync.handlers import HANDLED_TYPES
+
+if TYPE_CHECKING:
+    from stripe.params import EventListParams
 
 RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 STRIPE_RETENTION_SECONDS = 30 * 86400  # Stripe's events list keeps 30 days
@@ -35,13 +39,13 @@ def parse_since(text: str, now: float) -> int:
     except ValueError:
         raise ValueError(f"{text!r} is neither a relative time like 3d, 12h, 30m nor an ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
 def fetch_events(client: stripe.StripeClient, since: int, undelivered_only: bool = False) -> Iterator[dict]:
     """Events of the types the worker handles, created at or after ``since``, newest first."""
-    params = {"created": {"gte": since}, "limit": 100, "types": sorted(HANDLED_TYPES)}
+    params: EventListParams = {"created": {"gte": since}, "limit": 100, "types": sorted(HANDLED_TYPES)}
     if undelivered_only:
         params["delivery_success"] = False
     for event in client.v1.events.list(params=params).auto_paging_iter():
