@@ -91,7 +91,7 @@ def ledger_outcomes() -> dict:
     with database.connection_context():
         query = StripeEvent.select(StripeEvent.outcome).tuples()
         outcomes: dict[str, int] = {}
-        for (outcome,) in query:
+        for (outcome,) in query.execute():
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
 

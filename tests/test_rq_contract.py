@@ -190,7 +190,7 @@ def test_rq_runs_a_job_and_its_callbacks_only_through_the_overridden_properties(
     saved = billing_queue(redis_conn).enqueue_call("os.getpid", on_success=on, on_failure=on, on_stopped=on)
     job = AllowedJob.fetch(saved.id, connection=redis_conn, serializer=JSONSerializer)
     called_back.clear()
-    with pytest.raises(Exception, match="refused to run 'os.getpid'"):
+    with pytest.raises(Exception, match=r"refused to run 'os\.getpid'"):
         job.perform()
     job.execute_success_callback(TimerDeathPenalty, None)
     job.execute_failure_callback(TimerDeathPenalty, None, None, None)

@@ -82,7 +82,7 @@ def ledger() -> dict[str, tuple[str, int]]:
     """Every ledger row: id -> (outcome, attempts)."""
     with database.connection_context():
         query = StripeEvent.select(StripeEvent.id, StripeEvent.outcome, StripeEvent.attempts).tuples()
-        return {event_id: (outcome, attempts) for event_id, outcome, attempts in query}
+        return {event_id: (outcome, attempts) for event_id, outcome, attempts in query.execute()}
 
 
 def count_settled() -> int:

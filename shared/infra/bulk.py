@@ -11,7 +11,7 @@ peewee would. The repeat is checked once against peewee's own two-row text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from peewee import Insert, Model
@@ -33,7 +33,7 @@ class Template:
 _templates: dict[tuple, Template] = {}
 
 
-def insert_rows(name: str, model: type[Model], rows: list[Model], finish: Callable[[Insert], Insert]) -> None:
+def insert_rows(name: str, model: type[Model], rows: Sequence[Model], finish: Callable[[Insert], Insert]) -> None:
     """INSERT every column of ``rows``; ``finish`` adds the ON CONFLICT clause."""
     if not rows:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from peewee import (
+    AutoField,
     BigIntegerField,
     BooleanField,
     CharField,
@@ -24,6 +25,7 @@ class BaseModel(Model):
 
 
 class User(BaseModel):
+    id = AutoField()  # what peewee adds implicitly, spelled out for the type checker
     email = CharField(unique=True, max_length=254)  # stored lower-cased
     password_hash = CharField(max_length=255)
     stripe_customer_id = CharField(null=True, unique=True, max_length=255)
