@@ -7,7 +7,7 @@ import sys
 
 import click
 import stripe
-from flask import Flask, current_app
+from flask import Flask
 
 
 def register(app: Flask) -> None:
@@ -21,18 +21,6 @@ def register(app: Flask) -> None:
         users.user_group,
     ):
         app.cli.add_command(command)
-
-
-def settings():
-    return current_app.config["SETTINGS"]
-
-
-def stripe_client() -> stripe.StripeClient:
-    return current_app.extensions["stripe"]
-
-
-def redis_conn():
-    return current_app.extensions["redis"]
 
 
 def progress(iterable, label: str, length: int | None = None):
