@@ -10,6 +10,7 @@ import stripe
 from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
+from portal_service import presentation
 from portal_service.errors import error_response
 from portal_service.extensions import plan_catalog, redis_client, settings, stripe_client
 from shared.billing.summary import billing_summary
@@ -20,6 +21,8 @@ from shared.sync import return_sync
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger("portal.dashboard")
+for words in presentation.TEMPLATE_FILTERS:
+    bp.add_app_template_filter(words)
 
 MAX_SETTLE_TRIES = 3  # page reloads while a fetch is too close to the last event
 SETTLE_SECONDS = 4  # past shared.sync.ordering's margin: the next fetch decides
