@@ -11,12 +11,11 @@ import shutil
 bind = f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 # Processes, two per core: the webhook is CPU work plus one Redis round trip,
 # so a second process per core runs while the first waits on Redis or its
-# socket; on 2 cores -w 4 beat -w 2 clearly (docs/benchmarks.md).
+# socket (docs/benchmarks.md, "Why -w 4").
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2)
 # Threads in each: a client that sends its headers and then stalls its body
-# holds the thread reading it. With sync workers four such clients held the
-# whole web and Stripe's deliveries waited 34 s; here each holds one thread of
-# WEB_THREADS, and the others (and the other processes) go on answering.
+# holds the thread reading it: each holds one thread of WEB_THREADS, and the
+# others (and the other processes) go on answering (docs/operations.md, "Slow clients").
 # Not an async worker class: its event loop would stop for every blocking
 # psycopg2 query (a locked table) and every Argon2 hash, which threads run
 # beside each other. Every thread may hold a database connection: keep
@@ -28,7 +27,7 @@ threads = int(os.environ.get("WEB_THREADS") or 16)
 # A process takes no more connections than it has threads: one whose threads
 # are all held stops accepting, and the kernel hands new connections (Stripe's)
 # to the others, instead of queueing them behind the stalled ones. So each
-# answer closes its connection, as with the sync workers before (keepalive 0).
+# answer closes its connection (keepalive 0).
 worker_connections = threads
 keepalive = 0
 worker_tmp_dir = "/dev/shm"  # heartbeat files in memory: a slow disk must not get workers killed

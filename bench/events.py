@@ -6,8 +6,6 @@ them null, because size and parse cost are what a benchmark must get right.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 API_VERSION = "2026-10-28.endive"
@@ -213,9 +211,3 @@ def event(event_id: str, event_type: str, obj: dict, created: int, previous: dic
 
 def body_of(evt: dict) -> bytes:
     return json.dumps(evt, separators=(",", ":")).encode()
-
-
-def sign(body: bytes, secret: str, timestamp: int) -> str:
-    """Stripe's scheme: HMAC-SHA256 of ``"<t>.<body>"``, as ``t=...,v1=...``."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"

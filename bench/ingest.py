@@ -24,6 +24,7 @@ from bench.procs import ROOT, Gunicorn, base_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from shared.sync import inbox
+from stripe_sandbox.signing import signature_header
 
 SECRET = "whsec_bench_ingest"
 LUA = ROOT / "bench" / "wrk_bodies.lua"
@@ -57,7 +58,7 @@ def write_pool(path: Path, count: int, tag: str) -> list[str]:
                 {"quantity": 1},
             )
             body = events.body_of(evt)
-            out.write(events.sign(body, SECRET, now).encode() + b"\t" + body + b"\n")
+            out.write(signature_header(body, SECRET, now).encode() + b"\t" + body + b"\n")
             ids.append(evt["id"])
     return ids
 

@@ -11,13 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-from shared.accounts.login_throttle import LoginThrottle
-from shared.billing.plans import PlanCatalog
 from shared.infra.db import database, init_database
 from shared.infra.logs import configure_logging
-from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
-from shared.infra.stripe_client import build_stripe_client
 
 
 def create_app(settings: Settings | None = None, stripe_client: stripe.StripeClient | None = None) -> Flask:
@@ -49,17 +45,13 @@ def configure(app: Flask, settings: Settings) -> None:
     )
 
 
-def register_extensions(app: Flask, settings: Settings, stripe_client) -> None:
-    from portal_service import security
-    from portal_service.extensions import csrf, login_manager
+def register_extensions(app: Flask, settings: Settings, stripe_client: stripe.StripeClient | None) -> None:
+    from portal_service import extensions, security
 
     security.init_app(app)  # before CSRF: a cross-site post is refused as such
-    csrf.init_app(app)
-    login_manager.init_app(app)
-    app.extensions["redis"] = connect_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-    app.extensions["stripe"] = stripe_client or build_stripe_client(settings)
-    app.extensions["plans"] = PlanCatalog(app.extensions["stripe"], settings.billing_plans)
-    app.extensions["login_throttle"] = LoginThrottle(app.extensions["redis"])
+    extensions.csrf.init_app(app)
+    extensions.login_manager.init_app(app)
+    extensions.init_app(app, settings, stripe_client)
 
 
 def register_database(app: Flask, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from flask_login import UserMixin, current_user, login_required, login_user, log
 from werkzeug.exceptions import ServiceUnavailable
 
 from portal_service.errors import error_response, wants_json
-from portal_service.extensions import login_manager
+from portal_service.extensions import login_manager, login_throttle, redis_client
 from shared.accounts import user_sessions
 from shared.accounts.login_throttle import wait_words
 from shared.accounts.users import AccountError, authenticate, create_user
@@ -50,15 +50,11 @@ def load_user(token: str):
     if g.get("session_store_down"):
         return None  # the 503 page itself renders signed out
     try:
-        user_id = user_sessions.user_of(_redis(), token)
+        user_id = user_sessions.user_of(redis_client(), token)
     except redis.RedisError as exc:
         raise _store_down(exc) from None
     user = User.get_or_none(User.id == user_id) if user_id is not None else None
     return SessionUser(user, token) if user else None
-
-
-def _redis() -> redis.Redis:
-    return current_app.extensions["redis"]
 
 
 def _store_down(exc: redis.RedisError) -> SessionStoreDown:
@@ -98,8 +94,8 @@ def start_session(user: User) -> None:
     session.clear()
     try:
         if replaced:
-            user_sessions.end(_redis(), replaced)
-        token = user_sessions.start(_redis(), user.id)
+            user_sessions.end(redis_client(), replaced)
+        token = user_sessions.start(redis_client(), user.id)
     except redis.RedisError as exc:
         raise _store_down(exc) from None
     login_user(SessionUser(user, token))
@@ -110,7 +106,7 @@ def register():
     if request.method == "GET":
         return render_template("register.html")
     email, ip = request.form.get("email", ""), request.remote_addr
-    throttle = current_app.extensions["login_throttle"]
+    throttle = login_throttle()
     wait = throttle.registration_retry_after(ip)
     if wait:
         message = f"Too many sign-ups from your network. Try again in {wait_words(wait)}."
@@ -129,7 +125,7 @@ def login():
     if request.method == "GET":
         return render_template("login.html", next=request.args.get("next", ""))
     email, ip = request.form.get("email", ""), request.remote_addr
-    throttle = current_app.extensions["login_throttle"]
+    throttle = login_throttle()
     wait = throttle.retry_after(email, ip)
     if wait:
         return _too_many_attempts(wait, email)
@@ -163,7 +159,7 @@ def _too_many(wait: int, message: str, template: str, **context):
 @login_required
 def logout():
     try:
-        user_sessions.end(_redis(), current_user.token)
+        user_sessions.end(redis_client(), current_user.token)
     except redis.RedisError as exc:
         raise _store_down(exc) from None
     logout_user()

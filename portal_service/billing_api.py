@@ -9,11 +9,11 @@ import functools
 import logging
 
 import stripe
-from flask import Blueprint, current_app, jsonify, redirect, request
+from flask import Blueprint, jsonify, redirect, request
 from flask_login import current_user, login_required
 
 from portal_service.errors import error_response, wants_json
-from portal_service.extensions import csrf
+from portal_service.extensions import csrf, plan_catalog, settings, stripe_client
 from shared.billing.sessions import AlreadySubscribed, BillingRefusal, open_checkout, open_portal
 from shared.billing.status import billing_status
 
@@ -24,8 +24,7 @@ log = logging.getLogger("portal.billing")
 @bp.get("/api/billing/status")
 @login_required
 def status():
-    settings = current_app.config["SETTINGS"]
-    return billing_status(current_user.user, settings.past_due_grace_days)
+    return billing_status(current_user.user, settings().past_due_grace_days)
 
 
 def csrf_after_login(view):
@@ -53,7 +52,7 @@ def portal():
 @csrf_after_login
 def checkout():
     plan = _field("price")
-    catalog = current_app.extensions["plans"]
+    catalog = plan_catalog()
 
     def start(client, settings):
         try:
@@ -73,9 +72,8 @@ def _field(name: str) -> str:
 
 
 def _open(what: str, make_url):
-    client = current_app.extensions["stripe"]
     try:
-        url = make_url(client, current_app.config["SETTINGS"])
+        url = make_url(stripe_client(), settings())
     except BillingRefusal as exc:
         return error_response(400, str(exc))
     except stripe.StripeError as exc:

@@ -7,10 +7,12 @@ from urllib.parse import urlencode
 
 import redis
 import stripe
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
+from portal_service import presentation
 from portal_service.errors import error_response
+from portal_service.extensions import plan_catalog, redis_client, settings, stripe_client
 from shared.billing.summary import billing_summary
 from shared.infra.errors import CustomerOfAnotherUser
 from shared.infra.models import User
@@ -19,6 +21,8 @@ from shared.sync import return_sync
 
 bp = Blueprint("dashboard", __name__)
 log = logging.getLogger("portal.dashboard")
+for words in presentation.TEMPLATE_FILTERS:
+    bp.add_app_template_filter(words)
 
 MAX_SETTLE_TRIES = 3  # page reloads while a fetch is too close to the last event
 SETTLE_SECONDS = 4  # past shared.sync.ordering's margin: the next fetch decides
@@ -46,8 +50,7 @@ def billing():
         log.error("could not read user %s's billing from Stripe on return: %s", user.id, type(exc).__name__)
         settled, sync_failed = True, True
     user = User.get_by_id(user.id)  # the sync may have linked a customer
-    settings = current_app.config["SETTINGS"]
-    summary = billing_summary(user, current_app.extensions["plans"], settings.past_due_grace_days)
+    summary = billing_summary(user, plan_catalog(), settings().past_due_grace_days)
     tries = _tries()
     refresh = not settled and tries < MAX_SETTLE_TRIES
     return render_template(
@@ -66,7 +69,7 @@ def _sync_on_return(user: User) -> bool:
     close to the last applied event to be trusted, or another return sync of
     this user ran a moment ago.
     """
-    client = current_app.extensions["stripe"]
+    client = stripe_client()
     session_id = request.args.get("session_id")
     if session_id is not None:
         return return_sync.settled(return_sync.sync_checkout(client, user, session_id))
@@ -79,7 +82,7 @@ def _sync_on_return(user: User) -> bool:
 
 def _claim_sync(user: User) -> bool:
     try:
-        return return_sync.claim_sync(current_app.extensions["redis"], user.id)
+        return return_sync.claim_sync(redis_client(), user.id)
     except redis.RedisError:
         return True  # unthrottled rather than stale
 

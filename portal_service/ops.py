@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from portal_service.extensions import redis_client, settings
 from shared.ops import metrics
 from shared.ops.readiness import readiness
 from shared.sync import inbox, reconcile
@@ -23,14 +24,14 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    checks = readiness(current_app.extensions["redis"])
+    checks = readiness(redis_client())
     ready = all(value == "ok" for value in checks.values())
     return {"ready": ready, "checks": checks}, 200 if ready else 503
 
 
 @bp.get("/metrics")
 def scrape():
-    token = current_app.config["SETTINGS"].metrics_token
+    token = settings().metrics_token
     authorization = request.headers.get("Authorization")
     if token and authorization is not None and not BEARER.fullmatch(authorization.strip()):
         return {"error": "Malformed Authorization header: expected Bearer <token>"}, 400
@@ -38,7 +39,7 @@ def scrape():
         headers = {"WWW-Authenticate": "Bearer"} if token else {}
         return {"error": "Metrics need a bearer token" if token else "Metrics only from this machine"}, 403, headers
     return Response(
-        metrics.exposition(current_app.extensions["redis"], SYNC_GAUGES),
+        metrics.exposition(redis_client(), SYNC_GAUGES),
         mimetype=None,
         content_type=metrics.CONTENT_TYPE,
     )

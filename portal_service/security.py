@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from portal_service.errors import error_response
+from portal_service.extensions import settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -39,7 +40,7 @@ def init_app(app: Flask) -> None:
     def refuse_unreadable_forwarded_for():
         """Behind trusted proxies the client's address comes from X-Forwarded-For (ProxyFix):
         it keys the throttles and the /metrics loopback check, so it must be an address."""
-        forwarded = app.config["SETTINGS"].trusted_proxy_hops and "X-Forwarded-For" in request.headers
+        forwarded = settings().trusted_proxy_hops and "X-Forwarded-For" in request.headers
         if forwarded and not _is_address(request.remote_addr):
             return error_response(400, "Malformed X-Forwarded-For header")
         return None
@@ -56,7 +57,7 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.endpoint != "static":
             response.headers["Cache-Control"] = NO_STORE
-        if not current_app.config["SETTINGS"].is_development:
+        if not settings().is_development:
             response.headers["Strict-Transport-Security"] = HSTS
         return response
 

@@ -3,8 +3,8 @@
 gunicorn's threaded workers (gunicorn.conf.py) give each request a thread; a
 client that sends its headers and part of a body, then goes quiet, holds that
 thread while the body is read, and gunicorn itself never times such a read
-out (its sync workers were killed after 30 s instead, taking the whole process
-with them). So every read from and write to the client's socket gives up after
+out (only its sync workers have a timeout, and it kills the whole process).
+So every read from and write to the client's socket gives up after
 ``seconds`` of silence: the request is answered 408 (webhooks.read_body, and
 errors' handler for Flask) and the thread goes back to the pool. A client that
 sends anything within the time keeps going, as with nginx's

@@ -2,9 +2,8 @@
 
 This endpoint is a small WSGI layer in front of the Flask app rather than a
 Flask view: Stripe's deliveries need none of Flask's per-request machinery
-(sessions, login, CSRF, routing, teardown), and that machinery cost as much
-CPU as the verification and the Redis round trip together
-(docs/benchmarks.md). Everything else still goes to Flask.
+(sessions, login, CSRF, routing, teardown), which costs as much CPU as the
+webhook's own work. Everything else goes to Flask.
 
 The answer is 2xx only once Redis has acknowledged the delivery; if Redis is
 down or slow we answer 503 so that Stripe delivers it again later.
@@ -144,10 +143,9 @@ class WebhookIngest:
             return "503 SERVICE UNAVAILABLE", {"error": "Queue unavailable; retry later"}, []
         metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
         metrics.count_webhook("accepted")
-        # DEBUG, not INFO: at INFO this line cost ~5% of ingest throughput
-        # (docs/benchmarks.md). The worker logs every event it applies (id, type,
-        # customer, outcome, lag since receipt) and the ledger keeps received_at;
-        # refusals and 503s are logged here at WARNING and ERROR.
+        # DEBUG, not INFO: a line per delivery is a measurable share of ingest
+        # (docs/benchmarks.md). The worker logs every event it applies and the
+        # ledger keeps received_at; refusals and 503s are logged at WARNING and ERROR.
         log_fields(log, "webhook accepted", logging.DEBUG, event_id=event_id, event_type=event_type)
         return "200 OK", {"received": True, "id": event_id}, []
 

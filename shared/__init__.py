@@ -1,4 +1,5 @@
-"""Code both processes load: settings, database, models, Stripe client and billing rules.
+"""Code both processes load, in five packages: infra at the bottom; sync, billing, accounts and ops on it.
 
-Nothing here imports Flask or the worker.
+Each of sync, billing, accounts and ops imports only infra, and nothing here
+imports Flask, the web or the worker (tests/test_layout.py).
 """

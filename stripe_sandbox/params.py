@@ -62,15 +62,6 @@ class Int(Spec):
 
 
 @dataclass(frozen=True)
-class Num(Spec):
-    def coerce(self, value: Any, param: str) -> Any:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ApiError(f"Invalid number: {_show(value)}", param=param) from None
-
-
-@dataclass(frozen=True)
 class Bool(Spec):
     def coerce(self, value: Any, param: str) -> Any:
         if isinstance(value, bool):

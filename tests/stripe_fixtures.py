@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import time
+
+from stripe_sandbox.signing import signature_header
 
 API_VERSION = "2026-10-28.endive"
 # Tests that only care about the order of events write `created=100, 200, ...`;
@@ -14,6 +14,7 @@ API_VERSION = "2026-10-28.endive"
 # small numbers are read as seconds after this moment (2020-09-13), which
 # keeps their order and keeps them before any fetch from Stripe.
 ORDER_BASE = 1_600_000_000
+sign = signature_header  # Stripe's scheme, as the sandbox signs its deliveries
 _counter = itertools.count(1)
 
 
@@ -125,10 +126,3 @@ def event(event_type: str, obj: dict, created: int | None = None, event_id: str 
 
 def body_of(evt: dict) -> bytes:
     return json.dumps(evt, separators=(",", ":")).encode()
-
-
-def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
-    """Stripe's scheme: HMAC-SHA256 of "<t>.<body>", hex, as t=...,v1=..."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"

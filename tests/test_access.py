@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from shared.billing.access import describe_status, grants_access, has_access, primary_subscription
+from shared.billing.access import cancellation_date, grants_access, has_access, is_live, primary_subscription
 from shared.infra.models import Subscription
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
@@ -30,7 +30,7 @@ def test_pending_cancellation_keeps_access_until_it_takes_effect():
     pending = sub("active", cancel_at_period_end=True, cancel_at=NOW + timedelta(days=3))
     assert grants_access(pending, NOW)
     assert not grants_access(pending, NOW + timedelta(days=3))  # even before the webhook flips status
-    assert describe_status(pending) == "Active, cancellation scheduled"
+    assert cancellation_date(pending) == NOW + timedelta(days=3)
 
 
 def test_past_due_has_no_access_by_default_and_a_configured_grace_period():
@@ -51,20 +51,7 @@ def test_any_granting_subscription_gives_access_and_is_the_one_shown():
     assert primary_subscription([], NOW) is None
 
 
-def test_dates_in_words_for_each_state():
-    from shared.billing.access import describe_dates
-
-    period_end = datetime(2027, 1, 5, 8, 0, 0)
-    assert describe_dates(sub("active", current_period_end=period_end)) == ["Renews on 5 January 2027"]
-    assert describe_dates(sub("active", current_period_end=period_end, cancel_at_period_end=True)) == [
-        "Cancels on 5 January 2027"
-    ]
-    assert describe_dates(sub("active", cancel_at=datetime(2027, 2, 1))) == ["Cancels on 1 February 2027"]
-    assert describe_dates(
-        sub("trialing", trial_end=datetime(2026, 12, 9), current_period_end=datetime(2026, 12, 9))
-    ) == ["Free trial ends on 9 December 2026", "Renews on 9 December 2026"]
-    assert describe_dates(sub("canceled", ended_at=datetime(2026, 11, 1), cancel_at_period_end=True)) == [
-        "Ended on 1 November 2026"
-    ]
-    assert describe_dates(sub("past_due")) == ["The last payment failed: update your card to keep access"]
-    assert describe_dates(sub("incomplete")) == []
+def test_a_subscription_is_live_until_canceled_or_its_checkout_expired():
+    assert is_live(sub("active")) and is_live(sub("past_due")) and is_live(sub("incomplete"))
+    assert not is_live(sub("canceled")) and not is_live(sub("incomplete_expired"))
+    assert not is_live(sub(None)) and not is_live(None)

@@ -16,8 +16,7 @@ from portal_service import create_app
 from shared.infra import migrations
 from shared.infra.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
 from tests.conftest import WEBHOOK_SECRET, make_settings
-from tests.ops_helpers import TcpForwarder
-from tests.services import RedisServer
+from tests.services import RedisServer, TcpProxy
 from tests.stripe_fixtures import body_of, event, sign, subscription
 from tests.worker_helpers import drain, push
 
@@ -79,7 +78,7 @@ def outage(db_url, tmp_path):
         yield f"sqlite:///{folder / 'portal.db'}", _FolderSwitch(folder)
         return
     parts = urlsplit(db_url)
-    forwarder = TcpForwarder(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    forwarder = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
     netloc = parts.netloc.replace(
         f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname, f"127.0.0.1:{forwarder.port}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from portal_service.presentation import price_words
 from shared.billing.plans import PlanCatalog
 from stripe_sandbox.server import run_in_thread
 
@@ -35,7 +36,7 @@ def catalog(sb, keys, clock=None) -> PlanCatalog:
 def test_lookup_keys_and_price_ids_resolve_in_configured_order(sb):
     sb.sandbox.reset()
     plans = catalog(sb, ("pro", "price_sbx_basic", "missing_key")).plans()
-    assert [(p.key, p.price_id, p.name, p.price_words) for p in plans] == [
+    assert [(p.key, p.price_id, p.name, price_words(p)) for p in plans] == [
         ("pro", "price_sbx_pro", "Pro", "$29.00 per month"),
         ("price_sbx_basic", "price_sbx_basic", "Basic", "$9.00 per month"),
     ]

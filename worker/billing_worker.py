@@ -1,7 +1,7 @@
 """The worker: an RQ worker that also drains the webhook inbox in batches.
 
-RQ's own job loop costs several Redis round trips per job (about 250 no-op
-jobs/s for SimpleWorker on 2 cores), too slow to apply one event per job.
+RQ's own job loop costs several Redis round trips per job, too slow to apply
+one event per job (docs/benchmarks.md).
 So the hot path reads the inbox stream in batches and applies each batch in
 one transaction, while RQ keeps doing what it is good at: retrying failed
 events with backoff (its scheduler), recording final failures, heartbeats,

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from bench.events import sign
 from shared.sync import inbox
+from stripe_sandbox.signing import signature_header
 
 PATH = "/api/webhooks/stripe"
 TIMEOUT_SECONDS = 10.0
@@ -64,7 +64,7 @@ def post(port: int, body: bytes, headers: dict, timeout: float = TIMEOUT_SECONDS
 
 
 def signed_headers(body: bytes, secret: str) -> dict:
-    return {"Stripe-Signature": sign(body, secret, int(time.time())), "Content-Type": "application/json"}
+    return {"Stripe-Signature": signature_header(body, secret), "Content-Type": "application/json"}
 
 
 def xadd(conn: redis.Redis, delivery: Delivery) -> int | str:

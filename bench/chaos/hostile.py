@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bench.chaos.deliveries import PATH, post, signed_headers
 from bench.events import body_of, event, subscription
 
-REDOS_EMAIL_PADDING = 32_000  # "a@" + dots + "@": quadratic in the old pattern (issue 8), survives strip()
+REDOS_EMAIL_PADDING = 32_000  # "a@" + dots + "@": quadratic for a backtracking email pattern; survives strip()
 
 
 def _valid_body() -> bytes:

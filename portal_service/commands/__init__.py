@@ -7,7 +7,7 @@ import sys
 
 import click
 import stripe
-from flask import Flask, current_app
+from flask import Flask
 
 
 def all_commands() -> list[click.Command]:
@@ -27,18 +27,6 @@ def all_commands() -> list[click.Command]:
 def register(app: Flask) -> None:
     for command in all_commands():
         app.cli.add_command(command)
-
-
-def settings():
-    return current_app.config["SETTINGS"]
-
-
-def stripe_client() -> stripe.StripeClient:
-    return current_app.extensions["stripe"]
-
-
-def redis_conn():
-    return current_app.extensions["redis"]
 
 
 def progress(iterable, label: str, length: int | None = None):

@@ -7,7 +7,8 @@ import time
 import click
 from flask.cli import AppGroup
 
-from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors, would
+from portal_service.commands import progress, stripe_errors, would
+from portal_service.extensions import redis_client, stripe_client
 from shared.infra.db import database
 from shared.infra.timeutil import from_epoch, isoformat
 from shared.sync import replay
@@ -43,7 +44,7 @@ def replay_command(since: str, undelivered_only: bool, dry_run: bool) -> None:
         todo = replay.not_yet_applied(listed)
     for event in todo:
         if not dry_run:
-            replay.enqueue(redis_conn(), event)
+            replay.enqueue(redis_client(), event)
         created = isoformat(from_epoch(event["created"]))
         click.echo(f"{would(dry_run, 'enqueue')} {event['id']} {event['type']} created {created}")
     done = len(listed) - len(todo)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from portal_service.commands import redis_conn, would
+from portal_service.commands import would
+from portal_service.extensions import redis_client
 from shared.infra.db import database
 from shared.ops import failed_events
 
@@ -22,7 +23,7 @@ def failed_group() -> None:
 
 def _failed() -> list[failed_events.FailedEvent]:
     with database.connection_context():
-        return failed_events.list_failed(redis_conn())
+        return failed_events.list_failed(redis_client())
 
 
 def _line(failed: failed_events.FailedEvent) -> str:
@@ -49,7 +50,7 @@ def requeue_command(event_ids: tuple[str, ...], everything: bool, dry_run: bool)
     chosen = _choose(_failed(), event_ids, everything)
     for failed in chosen:
         click.echo(f"{would(dry_run, 'requeue')} {failed.event_id}")
-    count = len(chosen) if dry_run else failed_events.requeue(redis_conn(), chosen)
+    count = len(chosen) if dry_run else failed_events.requeue(redis_client(), chosen)
     click.echo(f"{count} {'would be requeued' if dry_run else 'requeued'}")
 
 
@@ -65,7 +66,7 @@ def purge_command(dry_run: bool, yes: bool) -> None:
         return
     if chosen and not yes:
         click.confirm(f"Delete {len(chosen)} failed job(s)?", abort=True)
-    click.echo(f"{failed_events.purge(redis_conn(), chosen)} purged")
+    click.echo(f"{failed_events.purge(redis_client(), chosen)} purged")
 
 
 def _choose(found, event_ids, everything):

@@ -7,7 +7,8 @@ import json
 import click
 from flask.cli import AppGroup
 
-from portal_service.commands import settings, stripe_client, stripe_errors
+from portal_service.commands import stripe_errors
+from portal_service.extensions import settings, stripe_client
 from shared.billing import portal_config
 from shared.infra import stored_settings
 from shared.infra.db import database

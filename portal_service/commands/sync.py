@@ -9,7 +9,8 @@ import click
 import redis
 from flask.cli import with_appcontext
 
-from portal_service.commands import progress, redis_conn, stripe_client, stripe_errors
+from portal_service.commands import progress, stripe_errors
+from portal_service.extensions import redis_client, stripe_client
 from shared.infra.db import database
 from shared.infra.errors import EventError
 from shared.sync import reconcile
@@ -62,7 +63,7 @@ def _reconcile(obj: dict, fetched_at: float, dry_run: bool) -> str:
 
 def _record(counts: Counter) -> None:
     try:
-        reconcile.record_run(redis_conn(), counts, time.time())
+        reconcile.record_run(redis_client(), counts, time.time())
     except redis.RedisError as exc:
         click.echo(f"warning: the run's counts were not recorded for /metrics ({type(exc).__name__})", err=True)
 

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from portal_service.commands import redis_conn, settings
+from portal_service.extensions import redis_client, settings
 from shared.accounts import user_sessions
 from shared.accounts.users import AccountError, create_user, find_by_email
 from shared.billing.status import billing_status
@@ -66,5 +66,5 @@ def sign_out_command(email: str) -> None:
         user = find_by_email(email)
     if user is None:
         raise click.ClickException(f"no user with email {email!r}")
-    ended = user_sessions.end_all(redis_conn(), user.id)
+    ended = user_sessions.end_all(redis_client(), user.id)
     click.echo(f"ended {ended} session(s) of {user.email}")

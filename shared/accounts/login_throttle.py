@@ -37,13 +37,12 @@ MAX_DELAY_SECONDS = 5 * 60
 
 @dataclass(frozen=True)
 class Limit:
-    scope: str
     free_failures: int
 
 
-ACCOUNT = Limit("account", 5)
-ADDRESS = Limit("ip", 20)  # many accounts from one address: credential stuffing
-REGISTRATIONS = Limit("register", 10)  # per IP; a family or an office behind one address still fits
+ACCOUNT = Limit(free_failures=5)
+ADDRESS = Limit(free_failures=20)  # many accounts from one address: credential stuffing
+REGISTRATIONS = Limit(free_failures=10)  # per IP; a family or an office behind one address still fits
 
 
 def delay_after(failures: int, free: int) -> int:

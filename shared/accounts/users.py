@@ -35,8 +35,8 @@ def validate_new_account(email: str, password: str) -> None:
 def is_valid_email(email: str) -> bool:
     """A syntax check whose cost is bounded by the length cap, checked first.
 
-    (A pattern with a quantified part after another one took seconds of CPU on
-    32 KB of dots.) No DNS: deliverability is not checked here.
+    (A pattern with a quantified part after another one can take seconds of CPU
+    on 32 KB of dots.) No DNS: deliverability is not checked here.
     """
     email = (email or "").strip()
     if len(email) > MAX_EMAIL_LENGTH:

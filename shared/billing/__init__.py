@@ -1,2 +1,2 @@
-"""Billing as the pages and the API see it: the access rule, plans, the status answer and summary,
-Checkout and portal sessions, and the portal configuration."""
+"""Billing's facts and actions: the access rule, plans, the status answer, the billing page's summary,
+Checkout and portal sessions, and the portal configuration (the page's words are the web's)."""

@@ -8,6 +8,11 @@
   ``canceled`` do not.
 - A scheduled end (``cancel_at``) that has passed ends access even if the
   webhook that flips the status has not arrived yet.
+
+Also which subscription is the customer's (``primary_subscription``), whether
+it still exists for them (``is_live``) and when a scheduled end takes effect
+(``cancellation_date``): the facts Checkout, the portal and the page act on.
+The page's words for them are the web's (portal_service/presentation.py).
 """
 
 from __future__ import annotations
@@ -18,16 +23,6 @@ from datetime import datetime, timedelta
 from shared.infra.models import Subscription
 
 GRANTING_STATUSES = frozenset({"active", "trialing"})
-STATUS_WORDS = {
-    "active": "Active",
-    "trialing": "Free trial",
-    "past_due": "Payment overdue",
-    "unpaid": "Unpaid",
-    "paused": "Paused",
-    "incomplete": "Awaiting first payment",
-    "incomplete_expired": "Checkout expired",
-    "canceled": "Canceled",
-}
 
 
 def grants_access(sub: Subscription, now: datetime, past_due_grace_days: int = 0) -> bool:
@@ -60,18 +55,6 @@ def primary_subscription(
     return max(known, key=rank)
 
 
-def describe_status(sub: Subscription) -> str:
-    words = STATUS_WORDS.get(sub.status or "", (sub.status or "unknown").replace("_", " ").capitalize())
-    if sub.cancel_at_period_end or (sub.cancel_at and sub.status != "canceled"):
-        return f"{words}, cancellation scheduled"
-    return words
-
-
-def day(moment: datetime | None) -> str:
-    """'5 January 2027' (UTC): no clock time, which would need the reader's zone."""
-    return f"{moment.day} {moment:%B %Y}" if moment else ""
-
-
 def cancellation_date(sub: Subscription) -> datetime | None:
     """When a scheduled cancellation takes effect, if one is scheduled."""
     if sub.status == "canceled":
@@ -79,25 +62,6 @@ def cancellation_date(sub: Subscription) -> datetime | None:
     if sub.cancel_at:
         return sub.cancel_at
     return sub.current_period_end if sub.cancel_at_period_end else None
-
-
-def describe_dates(sub: Subscription) -> list[str]:
-    """The dates a customer asks about, in words: renewal or end, trial end."""
-    lines = []
-    if sub.status == "trialing" and sub.trial_end:
-        lines.append(f"Free trial ends on {day(sub.trial_end)}")
-    ends = cancellation_date(sub)
-    if ends:
-        lines.append(f"Cancels on {day(ends)}")
-    elif sub.status == "canceled":
-        ended = sub.ended_at or sub.canceled_at
-        if ended:
-            lines.append(f"Ended on {day(ended)}")
-    elif sub.status in GRANTING_STATUSES and sub.current_period_end:
-        lines.append(f"Renews on {day(sub.current_period_end)}")
-    elif sub.status == "past_due":
-        lines.append("The last payment failed: update your card to keep access")
-    return lines
 
 
 LIVE_EXCLUDED = frozenset({"canceled", "incomplete_expired"})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import stripe
 
 CACHE_SECONDS = 300
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
 
 @dataclass(frozen=True)
@@ -26,16 +25,6 @@ class Plan:
     unit_amount: int | None
     currency: str
     interval: str | None
-
-    @property
-    def price_words(self) -> str:
-        """'$9.00 per month'."""
-        if self.unit_amount is None:
-            return ""
-        symbol = CURRENCY_SYMBOLS.get(self.currency)
-        amount = f"{self.unit_amount / 100:,.2f}"
-        money = f"{symbol}{amount}" if symbol else f"{amount} {self.currency.upper()}"
-        return f"{money} per {self.interval}" if self.interval else money
 
 
 def plan_from_price(key: str, price: dict) -> Plan:

@@ -1,4 +1,7 @@
-"""What the billing page shows one user, in words: plan, price, status, dates, access."""
+"""What the billing page shows one user: the subscription shown, its plan, the plans on offer, access.
+
+Facts only; the page's words for them are portal_service.presentation's.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,7 @@ from datetime import datetime
 
 import stripe
 
-from shared.billing.access import (
-    cancellation_date,
-    describe_dates,
-    describe_status,
-    grants_access,
-    has_access,
-    is_live,
-    primary_subscription,
-)
+from shared.billing.access import cancellation_date, grants_access, has_access, is_live, primary_subscription
 from shared.billing.plans import Plan, PlanCatalog
 from shared.billing.status import subscriptions_of
 from shared.infra.models import Subscription, User
@@ -30,8 +25,7 @@ class BillingSummary:
     has_customer: bool
     has_access: bool
     subscription: Subscription | None = None
-    status: str | None = None  # describe_status
-    dates: list[str] = field(default_factory=list)
+    subscription_grants: bool = False  # an active one whose cancel_at passed does not, before its webhook
     plan: Plan | None = None
     offered: list[Plan] = field(default_factory=list)  # Subscribe buttons; empty while live
     plans_unavailable: bool = False  # Stripe could not be asked for names and prices
@@ -61,9 +55,5 @@ def billing_summary(
         offered, plan, unavailable = [], None, True
     if primary is None:
         return BillingSummary(bool(user.stripe_customer_id), access, offered=offered, plans_unavailable=unavailable)
-    status = describe_status(primary)
-    if primary.status in ("active", "trialing") and not grants_access(primary, now, grace_days):
-        status = "Ended"  # a scheduled end passed before the webhook that says so
-    return BillingSummary(
-        bool(user.stripe_customer_id), access, primary, status, describe_dates(primary), plan, offered, unavailable
-    )
+    grants = grants_access(primary, now, grace_days)
+    return BillingSummary(bool(user.stripe_customer_id), access, primary, grants, plan, offered, unavailable)

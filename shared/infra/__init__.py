@@ -1,2 +1,3 @@
-"""Plumbing both processes stand on: settings, the database and its models and migrations,
-Redis and Stripe clients, the RQ queue, logs, time and strict parsing. Imports no other shared package."""
+"""Plumbing both processes stand on: settings, the database with its models, migrations and multi-row
+statements, Redis and Stripe clients, the RQ queue, logs, time, strict parsing and the shared errors.
+Imports no other shared package."""

@@ -1,7 +1,7 @@
 """Multi-row statements whose SQL text is built once per statement.
 
-Building the text of a 200-row INSERT was most of a batch's cost in peewee
-(docs/benchmarks.md), yet that text depends only on the statement, the
+Building the text of a 200-row INSERT is most of a batch's cost in peewee,
+yet that text depends only on the statement, the
 database's dialect and the number of rows, and only through its VALUES list,
 which repeats one placeholder group per row. So peewee builds each statement's
 text once, for one row; later statements of any length repeat its group and

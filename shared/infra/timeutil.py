@@ -15,12 +15,6 @@ def from_epoch(seconds: int | float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
-def to_epoch(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    return int(moment.replace(tzinfo=UTC).timestamp())
-
-
 def isoformat(moment: datetime | None) -> str | None:
     if moment is None:
         return None

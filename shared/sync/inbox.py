@@ -106,9 +106,8 @@ class InboxWriter:
     """The web's own connections for appending deliveries: one XADD per webhook.
 
     redis-py's client wraps every command in a pool checkout, a staleness poll
-    of the socket, retry and observability layers: about 70 us of CPU on this
-    path's 2-core VM, a fifth of the webhook's cost (docs/benchmarks.md). The
-    connection underneath (redis-py's, so the URL's auth, TLS and database
+    of the socket, retry and observability layers, a large share of the
+    webhook's CPU (docs/benchmarks.md). The connection underneath (redis-py's, so the URL's auth, TLS and database
     still apply) is all one append needs. One per thread of each process (the
     web runs gthread workers), made after a fork: threads never wait for each
     other's round trips, and a slow Redis times each out on its own (503).
