@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.accounts.login_throttle import LoginThrottle
+from shared.accounts.passwords import Passwords
 from shared.billing.plans import PlanCatalog
 from shared.infra.db import database, init_database
 from shared.infra.logs import configure_logging
@@ -55,6 +56,7 @@ def register_extensions(app: Flask, settings: Settings, stripe_client) -> None:
     app.extensions["stripe"] = stripe_client or build_stripe_client(settings)
     app.extensions["plans"] = PlanCatalog(app.extensions["stripe"], settings.billing_plans)
     app.extensions["login_throttle"] = LoginThrottle(app.extensions["redis"])
+    app.extensions["passwords"] = Passwords.for_profile(settings.password_hash_profile)
 
 
 def register_database(app: Flask, settings: Settings) -> None:

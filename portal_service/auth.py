@@ -117,7 +117,7 @@ def register():
         return _too_many(wait, message, "register.html", email=email)
     throttle.record_registration(ip)
     try:
-        user = create_user(email, request.form.get("password", ""))
+        user = create_user(email, request.form.get("password", ""), current_app.extensions["passwords"])
     except AccountError as exc:
         return render_template("register.html", error=str(exc), email=email), 400
     start_session(user)
@@ -133,7 +133,7 @@ def login():
     wait = throttle.retry_after(email, ip)
     if wait:
         return _too_many_attempts(wait, email)
-    user = authenticate(email, request.form.get("password", ""))
+    user = authenticate(email, request.form.get("password", ""), current_app.extensions["passwords"])
     if user is None:
         throttle.record_failure(email, ip)
         error = "Email or password is wrong."

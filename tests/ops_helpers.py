@@ -3,17 +3,12 @@ snapshots of every row and every Redis key, to prove a command changed nothing."
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
-import pytest
 from werkzeug.serving import make_server
 
-from portal_service import create_app
 from shared.infra.models import Setting, StripeEvent, Subscription, User
-from stripe_sandbox.server import run_in_thread
-from tests.conftest import WEBHOOK_SECRET
 
 WATCHED = (User, Subscription, StripeEvent, Setting)
 
@@ -31,28 +26,6 @@ class ServedApp:
         self.server.shutdown()
         self.thread.join(5)
         self.server.server_close()
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread(retry_delays=(0.05,)) as running:
-        yield running
-
-
-@pytest.fixture
-def ops_settings(settings, sandbox):
-    return dataclasses.replace(settings, stripe_api_base=sandbox.api_base, worker_max_retries=0)
-
-
-@pytest.fixture
-def ops_app(ops_settings, db, redis_conn, sandbox):
-    """The web app talking to the sandbox, served so that the sandbox's webhooks reach it."""
-    app = create_app(ops_settings, stripe_client=sandbox.stripe_client())
-    app.config.update(TESTING=True)
-    served = ServedApp(app)
-    sandbox.sandbox.add_webhook_endpoint(served.url + "/api/webhooks/stripe", WEBHOOK_SECRET)
-    yield app
-    served.stop()
 
 
 def cli(app, *args, input=None):

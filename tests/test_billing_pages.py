@@ -24,7 +24,7 @@ from tests.billing_helpers import (
     signed_in,
     text_of,
 )
-from tests.conftest import make_settings
+from tests.settings_helpers import make_settings
 from tests.worker_helpers import stripe_client_for
 
 BASE = "http://localhost"

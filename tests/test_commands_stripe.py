@@ -9,20 +9,13 @@ from shared.accounts.users import create_user
 from shared.infra import stored_settings
 from shared.infra.models import Setting, Subscription, User
 from shared.sync import inbox, reconcile
-from tests.ops_helpers import (
-    cli,
-    ops_app,
-    ops_settings,
-    sandbox,
-    snapshot_db,  # noqa: F401 (fixtures)
-    snapshot_redis,
-    wait_past_clock_margin,
-)
+from tests.ops_helpers import cli, snapshot_db, snapshot_redis, wait_past_clock_margin
+from tests.settings_helpers import TEST_PASSWORDS
 from tests.worker_helpers import drain
 
 
 def subscribe(sandbox, email: str, price: str = "basic") -> dict:
-    create_user(email, "correct horse battery")
+    create_user(email, "correct horse battery", TEST_PASSWORDS)
     return sandbox.sandbox.create_subscription(email, price)
 
 

@@ -12,7 +12,7 @@ from portal_service import create_app
 from shared.accounts import login_throttle
 from shared.infra.models import User
 from tests.auth_helpers import csrf_token, register
-from tests.conftest import make_settings
+from tests.settings_helpers import make_settings
 
 PASSWORD = "correct horse battery"
 # Addresses from the documentation ranges: only ever a REMOTE_ADDR value, never contacted.

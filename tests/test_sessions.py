@@ -9,9 +9,9 @@ from portal_service import create_app
 from shared.accounts import user_sessions
 from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
-from tests.conftest import make_settings
 from tests.ops_helpers import cli
 from tests.services import RedisServer
+from tests.settings_helpers import make_settings
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html"}

@@ -10,25 +10,9 @@ import redis as redis_lib
 
 from portal_service import create_app
 from shared.sync import inbox
-from tests.conftest import SECOND_SECRET, WEBHOOK_SECRET, make_settings
+from tests.settings_helpers import SECOND_SECRET, WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
-
-URL = "/api/webhooks/stripe"
-
-
-@pytest.fixture
-def web(tmp_path, redis_url, redis_conn):
-    """The web app on a database file that must never be opened by this path."""
-    db_file = tmp_path / "never-opened.db"
-    app = create_app(make_settings(f"sqlite:///{db_file}", redis_url, webhook_max_bytes=64 * 1024))
-    yield app.test_client()
-    assert not db_file.exists(), "the webhook path opened the database"
-
-
-def post(client, body: bytes, signature: str | None, **headers):
-    if signature is not None:
-        headers["Stripe-Signature"] = signature
-    return client.post(URL, data=body, headers=headers, content_type="application/json")
+from tests.webhook_helpers import URL, post
 
 
 def queued(redis_conn) -> list[dict]:

@@ -30,7 +30,7 @@ def create_command(email: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with database.connection_context():
-            user = create_user(email, password)
+            user = create_user(email, password, current_app.extensions["passwords"])
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created user {user.id} {user.email}")
