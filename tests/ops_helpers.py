@@ -40,14 +40,14 @@ def snapshot_redis(conn) -> dict:
     return {key: conn.dump(key) for key in sorted(conn.keys("*"))}
 
 
-def wait_past_clock_margin(created: int) -> None:
-    """Sleep until a fetch made now is surely newer than events of second ``created``
-    (shared.sync.ordering.CLOCK_MARGIN_SECONDS): only then may sync overwrite their rows."""
+def clock_past_margin(app, created: int) -> None:
+    """Let the app's commands fetch as if it were the first moment a fetch is surely newer than
+    events of second ``created`` (shared.sync.ordering.CLOCK_MARGIN_SECONDS): only then may sync
+    overwrite their rows. Real time, if that is later; never a sleep."""
     from shared.sync.ordering import CLOCK_MARGIN_SECONDS
 
-    delay = created + 1 + CLOCK_MARGIN_SECONDS - time.time() + 0.05
-    if delay > 0:
-        time.sleep(delay)
+    trusted_from = created + 1 + CLOCK_MARGIN_SECONDS
+    app.config["CLOCK"] = lambda: max(time.time(), trusted_from)
 
 
 class TcpForwarder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 
 import click
 import stripe
@@ -33,6 +34,11 @@ def stripe_client() -> stripe.StripeClient:
 
 def redis_conn():
     return current_app.extensions["redis"]
+
+
+def clock():
+    """The time the commands stamp their Stripe fetches with; tests set CLOCK instead of sleeping."""
+    return current_app.config.get("CLOCK", time.time)
 
 
 def progress(iterable, label: str, length: int | None = None):
