@@ -20,7 +20,8 @@ from stripe_sandbox.server import run_in_thread
 from tests.auth_helpers import register
 from tests.ops_helpers import ServedApp
 from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url
-from tests.settings_helpers import WEBHOOK_SECRET, make_settings
+from tests.settings_helpers import STRIPE_UNREACHABLE, WEBHOOK_SECRET, make_settings
+from tests.worker_helpers import stripe_client_for
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +87,9 @@ def settings(db_url, redis_url):
 
 @pytest.fixture
 def app(settings, db, redis_conn):
-    app = create_app(settings)
+    # Against no Stripe at all, the production client's retries (and their back-off sleeps) prove nothing.
+    unreachable = settings.stripe_api_base == STRIPE_UNREACHABLE
+    app = create_app(settings, stripe_client=stripe_client_for(settings) if unreachable else None)
     app.config.update(TESTING=True)
     yield app
 

@@ -10,6 +10,8 @@ from shared.infra.settings import Settings
 
 WEBHOOK_SECRET = "whsec_test_secret_for_the_suite"
 SECOND_SECRET = "whsec_second_secret_after_rotation"
+# Refused at once: no Stripe here unless a test starts the sandbox.
+STRIPE_UNREACHABLE = "http://127.0.0.1:9"
 
 # Cheap Argon2 parameters for accounts the tests create directly; the app gets
 # the same through PASSWORD_HASH_PROFILE=test (production's are checked in test_passwords.py).
@@ -23,7 +25,7 @@ def make_settings(db_url: str, redis_url: str, **overrides) -> Settings:
         redis_url=redis_url,
         stripe_secret_key="sk_test_suite",
         stripe_webhook_secrets=(WEBHOOK_SECRET, SECOND_SECRET),
-        stripe_api_base="http://127.0.0.1:9",  # refused unless a test starts the sandbox
+        stripe_api_base=STRIPE_UNREACHABLE,
         app_env="test",
         billing_plans=("basic", "pro"),
     )
