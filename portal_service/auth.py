@@ -18,7 +18,7 @@ from flask_login import UserMixin, current_user, login_required, login_user, log
 from werkzeug.exceptions import ServiceUnavailable
 
 from portal_service.errors import error_response, wants_json
-from portal_service.extensions import login_manager, login_throttle, redis_client
+from portal_service.extensions import login_manager, login_throttle, passwords, redis_client
 from shared.accounts import user_sessions
 from shared.accounts.login_throttle import wait_words
 from shared.accounts.users import AccountError, authenticate, create_user
@@ -113,7 +113,7 @@ def register():
         return _too_many(wait, message, "register.html", email=email)
     throttle.record_registration(ip)
     try:
-        user = create_user(email, request.form.get("password", ""))
+        user = create_user(email, request.form.get("password", ""), passwords())
     except AccountError as exc:
         return render_template("register.html", error=str(exc), email=email), 400
     start_session(user)
@@ -129,7 +129,7 @@ def login():
     wait = throttle.retry_after(email, ip)
     if wait:
         return _too_many_attempts(wait, email)
-    user = authenticate(email, request.form.get("password", ""))
+    user = authenticate(email, request.form.get("password", ""), passwords())
     if user is None:
         throttle.record_failure(email, ip)
         error = "Email or password is wrong."

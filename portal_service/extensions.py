@@ -6,6 +6,9 @@ string keys live here alone.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import redis
 import stripe
 from flask import Flask, current_app
@@ -13,6 +16,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from shared.accounts.login_throttle import LoginThrottle
+from shared.accounts.passwords import Passwords
 from shared.billing.plans import PlanCatalog
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
@@ -23,13 +27,14 @@ login_manager = LoginManager()
 
 
 def init_app(app: Flask, settings: Settings, client: stripe.StripeClient | None = None) -> None:
-    """One Redis client, one Stripe client, the plan catalog and the sign-in throttle per app."""
+    """One Redis client, one Stripe client, the plan catalog, the sign-in throttle and the password hasher per app."""
     conn = connect_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
     client = client or build_stripe_client(settings)
     app.extensions["redis"] = conn
     app.extensions["stripe"] = client
     app.extensions["plans"] = PlanCatalog(client, settings.billing_plans)
     app.extensions["login_throttle"] = LoginThrottle(conn)
+    app.extensions["passwords"] = Passwords.for_profile(settings.password_hash_profile)
 
 
 def settings() -> Settings:
@@ -50,3 +55,12 @@ def plan_catalog() -> PlanCatalog:
 
 def login_throttle() -> LoginThrottle:
     return current_app.extensions["login_throttle"]
+
+
+def passwords() -> Passwords:
+    return current_app.extensions["passwords"]
+
+
+def clock() -> Callable[[], float]:
+    """The time commands stamp their Stripe fetches with; tests set CLOCK instead of sleeping."""
+    return current_app.config.get("CLOCK", time.time)

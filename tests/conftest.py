@@ -7,18 +7,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 import redis as redis_lib
 
+from portal_service import create_app
 from shared.infra import migrations
 from shared.infra.db import database, init_database
-from shared.infra.settings import Settings
+from stripe_sandbox.server import run_in_thread
+from tests.auth_helpers import register
+from tests.ops_helpers import ServedApp
 from tests.services import RedisServer, drop_postgres_schema, postgres_schema_url
-
-WEBHOOK_SECRET = "whsec_test_secret_for_the_suite"
-SECOND_SECRET = "whsec_second_secret_after_rotation"
+from tests.settings_helpers import STRIPE_UNREACHABLE, WEBHOOK_SECRET, make_settings
+from tests.worker_helpers import stripe_client_for
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +41,12 @@ def redis_conn(redis_url):
     yield conn
     conn.flushdb()
     conn.close()
+
+
+@pytest.fixture
+def postgres_base_url():
+    """The PostgreSQL server to make schemas on, for tests that run on PostgreSQL alone."""
+    return _postgres_base_url()
 
 
 def _postgres_base_url():
@@ -71,21 +80,6 @@ def db(db_url):
     database.close()
 
 
-def make_settings(db_url: str, redis_url: str, **overrides) -> Settings:
-    values = dict(
-        secret_key="test-secret-key-that-is-long-enough-for-production",
-        database_url=db_url,
-        redis_url=redis_url,
-        stripe_secret_key="sk_test_suite",
-        stripe_webhook_secrets=(WEBHOOK_SECRET, SECOND_SECRET),
-        stripe_api_base="http://127.0.0.1:9",  # refused unless a test starts the sandbox
-        app_env="test",
-        billing_plans=("basic", "pro"),
-    )
-    values.update(overrides)
-    return Settings(**values)
-
-
 @pytest.fixture
 def settings(db_url, redis_url):
     return make_settings(db_url, redis_url)
@@ -93,9 +87,9 @@ def settings(db_url, redis_url):
 
 @pytest.fixture
 def app(settings, db, redis_conn):
-    from portal_service import create_app
-
-    app = create_app(settings)
+    # Against no Stripe at all, the production client's retries (and their back-off sleeps) prove nothing.
+    unreachable = settings.stripe_api_base == STRIPE_UNREACHABLE
+    app = create_app(settings, stripe_client=stripe_client_for(settings) if unreachable else None)
     app.config.update(TESTING=True)
     yield app
 
@@ -103,3 +97,47 @@ def app(settings, db, redis_conn):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def signed_in_client(app):
+    """A client signed in as a new account, registered through the real form."""
+    client = app.test_client()
+    assert register(client).status_code == 302
+    return client
+
+
+@pytest.fixture
+def web(tmp_path, redis_url, redis_conn):
+    """The web app on a database file that must never be opened by this path."""
+    db_file = tmp_path / "never-opened.db"
+    app = create_app(make_settings(f"sqlite:///{db_file}", redis_url, webhook_max_bytes=64 * 1024))
+    yield app.test_client()
+    assert not db_file.exists(), "the webhook path opened the database"
+
+
+@pytest.fixture
+def sandbox():
+    with run_in_thread(retry_delays=(0.05,)) as running:
+        yield running
+
+
+@pytest.fixture
+def ops_settings(settings, sandbox):
+    return dataclasses.replace(settings, stripe_api_base=sandbox.api_base, worker_max_retries=0)
+
+
+@pytest.fixture
+def ops_app(ops_settings, db, redis_conn, sandbox):
+    """The web app talking to the sandbox, served so that the sandbox's webhooks reach it."""
+    app = create_app(ops_settings, stripe_client=sandbox.stripe_client())
+    app.config.update(TESTING=True)
+    served = ServedApp(app)
+    sandbox.sandbox.add_webhook_endpoint(served.url + "/api/webhooks/stripe", WEBHOOK_SECRET)
+    yield app
+    served.stop()

@@ -28,6 +28,7 @@ def service_env(settings, **extra) -> dict:
         APP_ENV=settings.app_env,
         APP_BASE_URL=settings.app_base_url,
         BILLING_PLANS=",".join(settings.billing_plans),
+        PASSWORD_HASH_PROFILE=settings.password_hash_profile,
         PYTHONPATH=str(ROOT),
     )
     env.update({key: str(value) for key, value in extra.items()})

@@ -12,6 +12,7 @@ from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.timeutil import from_epoch
 from shared.sync.apply import DUPLICATE, EventApplier
 from shared.sync.inbox import Envelope
+from tests.settings_helpers import TEST_PASSWORDS
 from tests.stripe_fixtures import body_of, checkout_session, event, invoice, subscription
 
 UNREACHABLE_STRIPE = stripe.StripeClient(
@@ -110,7 +111,7 @@ def test_same_second_tie_needs_stripe_and_fails_visibly_when_it_is_unreachable(a
 
 
 def test_checkout_links_the_user_named_by_client_reference_id(applier):
-    user = create_user("ada@example.com", "correct horse")
+    user = create_user("ada@example.com", "correct horse", TEST_PASSWORDS)
     session = checkout_session(customer="cus_ADA", client_reference_id=str(user.id), email="other@example.com")
     evt = event("checkout.session.completed", session)
     assert apply(applier, evt)[evt["id"]].outcome == "applied"
@@ -118,14 +119,14 @@ def test_checkout_links_the_user_named_by_client_reference_id(applier):
 
 
 def test_checkout_falls_back_to_the_customer_email(applier):
-    user = create_user("grace@example.com", "correct horse")
+    user = create_user("grace@example.com", "correct horse", TEST_PASSWORDS)
     evt = event("checkout.session.completed", checkout_session(customer="cus_G", email="Grace@Example.com"))
     apply(applier, evt)
     assert User.get_by_id(user.id).stripe_customer_id == "cus_G"
 
 
 def test_checkout_for_an_unknown_user_fails_visibly_and_changes_nothing(applier):
-    create_user("known@example.com", "correct horse")
+    create_user("known@example.com", "correct horse", TEST_PASSWORDS)
     evt = event(
         "checkout.session.completed",
         checkout_session(customer="cus_X", client_reference_id="999", email="stranger@example.com"),
@@ -138,9 +139,9 @@ def test_checkout_for_an_unknown_user_fails_visibly_and_changes_nothing(applier)
 
 
 def test_checkout_whose_customer_is_another_users_fails_visibly_and_changes_nothing(applier):
-    owner = create_user("owner@example.com", "correct horse")
+    owner = create_user("owner@example.com", "correct horse", TEST_PASSWORDS)
     User.update(stripe_customer_id="cus_TAKEN").where(User.id == owner.id).execute()
-    payer = create_user("payer@example.com", "correct horse")
+    payer = create_user("payer@example.com", "correct horse", TEST_PASSWORDS)
     evt = event("checkout.session.completed", checkout_session(customer="cus_TAKEN", client_reference_id=str(payer.id)))
     result = apply(applier, evt)[evt["id"]]
     assert result.outcome == "failed"
@@ -151,7 +152,7 @@ def test_checkout_whose_customer_is_another_users_fails_visibly_and_changes_noth
 
 
 def test_async_payment_events_link_the_customer_too(applier):
-    user = create_user("async@example.com", "correct horse")
+    user = create_user("async@example.com", "correct horse", TEST_PASSWORDS)
     for kind in ("checkout.session.async_payment_succeeded", "checkout.session.async_payment_failed"):
         evt = event(kind, checkout_session(customer="cus_ASYNC", client_reference_id=str(user.id)))
         assert apply(applier, evt)[evt["id"]].outcome == "applied"
@@ -176,7 +177,7 @@ def test_invoice_without_subscription_is_ignored(applier):
 
 
 def test_customer_deleted_unlinks_the_user_and_ends_subscriptions(applier):
-    user = create_user("gone@example.com", "correct horse")
+    user = create_user("gone@example.com", "correct horse", TEST_PASSWORDS)
     User.update(stripe_customer_id="cus_GONE").where(User.id == user.id).execute()
     sub = subscription(customer="cus_GONE")
     apply(applier, event("customer.subscription.created", sub, created=100))
@@ -215,7 +216,7 @@ def test_body_that_is_not_an_event_fails_and_is_recorded(applier):
 def test_failed_event_applies_when_delivered_again_after_the_cause_is_fixed(applier):
     evt = event("checkout.session.completed", checkout_session(customer="cus_LATE", email="late@example.com"))
     assert apply(applier, evt)[evt["id"]].outcome == "failed"
-    create_user("late@example.com", "correct horse")
+    create_user("late@example.com", "correct horse", TEST_PASSWORDS)
     assert apply(applier, evt)[evt["id"]].outcome == "applied"
     entry = ledger(evt["id"])
     assert (entry.outcome, entry.error, entry.attempts) == ("applied", None, 2)

@@ -14,6 +14,7 @@ import stripe
 
 from portal_service import create_app
 from shared.infra.models import Subscription, User
+from shared.sync import return_sync
 from stripe_sandbox.server import run_in_thread
 from tests.billing_helpers import (
     HTML,
@@ -24,7 +25,8 @@ from tests.billing_helpers import (
     signed_in,
     text_of,
 )
-from tests.conftest import make_settings
+from tests.services import wait_for
+from tests.settings_helpers import make_settings
 from tests.worker_helpers import stripe_client_for
 
 BASE = "http://localhost"
@@ -103,7 +105,7 @@ def test_portal_return_brings_a_cancellation_in_before_any_webhook(app, sb):
     assert "Cancel subscription" not in words  # already scheduled
 
 
-def test_a_fetch_too_close_to_the_last_event_keeps_the_row_and_refreshes_the_page(app, sb):
+def test_a_fetch_too_close_to_the_last_event_keeps_the_row_and_refreshes_the_page(app, sb, redis_conn):
     client, user = subscribe(app, sb, "racer@example.com")
     sub = Subscription.get(Subscription.customer_id == user.stripe_customer_id)
     # As if the worker had just applied an event of this very second, saying something else.
@@ -115,7 +117,9 @@ def test_a_fetch_too_close_to_the_last_event_keeps_the_row_and_refreshes_the_pag
     assert 'http-equiv="refresh"' in html and "from=portal" in html and "try=1" in html
     assert "Bringing your billing up to date" in html
     assert Subscription.get_by_id(sub.id).status == "incomplete"  # kept: which is newer is not known yet
-    time.sleep(2.1)  # the return sync throttle
+    throttle = return_sync.THROTTLE_KEY.format(user_id=user.id)
+    redis_conn.pexpire(throttle, 1)  # the return sync throttle's seconds, passed in a millisecond
+    wait_for(lambda: not redis_conn.exists(throttle), what="the return sync throttle to expire")
     last = client.get("/dashboard/billing?from=portal&try=3", headers=HTML).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in last  # it gives up after a few tries
 

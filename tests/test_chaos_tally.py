@@ -23,12 +23,11 @@ from shared.sync.apply import EventApplier
 from shared.sync.events import Event
 from shared.sync.handlers import Effect
 from shared.sync.inbox import Envelope
-from tests.conftest import _postgres_base_url
 
 
 @pytest.fixture
-def audited():
-    postgres = Postgres(_postgres_base_url(), uuid.uuid4().hex[:8]).create()
+def audited(postgres_base_url):
+    postgres = Postgres(postgres_base_url, uuid.uuid4().hex[:8]).create()
     yield postgres
     postgres.drop()
 

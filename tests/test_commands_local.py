@@ -12,6 +12,7 @@ from shared.accounts.users import create_user
 from shared.infra.models import StripeEvent, User
 from shared.infra.queue import billing_queue
 from tests.ops_helpers import cli, snapshot_db, snapshot_redis
+from tests.settings_helpers import TEST_PASSWORDS
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 
@@ -47,7 +48,7 @@ def test_user_create_prompts_twice_without_echo(app):
     ],
 )
 def test_user_create_refuses_bad_input_and_changes_nothing(app, email, password, message):
-    create_user("taken@example.com", "correct horse")
+    create_user("taken@example.com", "correct horse", TEST_PASSWORDS)
     before = snapshot_db()
     result = invoke(app, "user", "create", email, "--password-stdin", input=password + "\n")
     assert result.exit_code == 1
@@ -56,7 +57,7 @@ def test_user_create_refuses_bad_input_and_changes_nothing(app, email, password,
 
 
 def test_user_show_prints_exactly_the_status_api_json(app, client, settings, redis_conn):
-    user = create_user("dee@example.com", "correct horse")
+    user = create_user("dee@example.com", "correct horse", TEST_PASSWORDS)
     User.update(stripe_customer_id="cus_DEE").where(User.id == user.id).execute()
     sub = subscription(customer="cus_DEE", status="active")
     push(redis_conn, event("customer.subscription.created", sub, created=1_700_000_100))
@@ -112,7 +113,7 @@ def test_failed_requeue_after_fixing_the_cause_applies_the_event(app, settings, 
     assert dry.stdout == f"would requeue {evt['id']}\n1 would be requeued\n"
     assert snapshot_db() == before_db and snapshot_redis(redis_conn) == before_redis
 
-    user = create_user("fixme@example.com", "correct horse")
+    user = create_user("fixme@example.com", "correct horse", TEST_PASSWORDS)
     assert cli(app, "failed", "requeue", evt["id"]).stdout.endswith("1 requeued\n")
     drain(dataclasses.replace(settings, worker_max_retries=0), redis_conn)
     assert User.get_by_id(user.id).stripe_customer_id == "cus_0"

@@ -9,20 +9,13 @@ from shared.accounts.users import create_user
 from shared.infra import stored_settings
 from shared.infra.models import Setting, Subscription, User
 from shared.sync import inbox, reconcile
-from tests.ops_helpers import (
-    cli,
-    ops_app,
-    ops_settings,
-    sandbox,
-    snapshot_db,  # noqa: F401 (fixtures)
-    snapshot_redis,
-    wait_past_clock_margin,
-)
+from tests.ops_helpers import cli, clock_past_margin, snapshot_db, snapshot_redis
+from tests.settings_helpers import TEST_PASSWORDS
 from tests.worker_helpers import drain
 
 
 def subscribe(sandbox, email: str, price: str = "basic") -> dict:
-    create_user(email, "correct horse battery")
+    create_user(email, "correct horse battery", TEST_PASSWORDS)
     return sandbox.sandbox.create_subscription(email, price)
 
 
@@ -51,7 +44,7 @@ def test_sync_repairs_drift_left_by_dropped_webhooks(ops_app, ops_settings, sand
     settle(sandbox, ops_settings, redis_conn)
     assert Subscription.get_by_id(kept).status == "active"
     assert Subscription.get_or_none(Subscription.id == lost) is None
-    wait_past_clock_margin(latest_created(sandbox))
+    clock_past_margin(ops_app, latest_created(sandbox))
 
     before_db, before_redis = snapshot_db(), snapshot_redis(redis_conn)
     dry = cli(ops_app, "sync", "--dry-run")
@@ -125,7 +118,7 @@ def test_sync_cut_off_by_stripe_part_way_says_what_it_had_written(
     for n in range(3):
         subscribe(sandbox, f"part{n}@example.com")
     settle(sandbox, ops_settings, redis_conn)
-    wait_past_clock_margin(latest_created(sandbox))
+    clock_past_margin(ops_app, latest_created(sandbox))
     monkeypatch.setattr(reconcile, "PAGE_SIZE", 1)  # one subscription per request to Stripe
     store_one = reconcile.reconcile
 

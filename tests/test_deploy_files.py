@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from shared.infra.settings import Settings
-from tests.conftest import WEBHOOK_SECRET
+from tests.settings_helpers import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

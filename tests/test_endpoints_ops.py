@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from portal_service import create_app
 from shared.infra import migrations
 from shared.infra.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
-from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.services import RedisServer, TcpProxy
+from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
 from tests.worker_helpers import drain, push
 

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from shared.sync import inbox
-from tests.conftest import WEBHOOK_SECRET
 from tests.hostile_events import BASES, SHAPES, hostile
+from tests.settings_helpers import WEBHOOK_SECRET
 from tests.stripe_fixtures import body_of, event, sign
-from tests.test_webhook_endpoint import post, web  # noqa: F401 (the fixture)
+from tests.webhook_helpers import post
 
 
 def deliver(client, evt: dict):

@@ -12,7 +12,7 @@ from portal_service import create_app
 from shared.accounts import login_throttle
 from shared.infra.models import User
 from tests.auth_helpers import csrf_token, register
-from tests.conftest import make_settings
+from tests.settings_helpers import make_settings
 
 PASSWORD = "correct horse battery"
 # Addresses from the documentation ranges: only ever a REMOTE_ADDR value, never contacted.
@@ -331,9 +331,8 @@ def test_next_with_control_characters_or_tricks_goes_home_after_sign_in(app, clo
 # -- headers: no caching of what is private; HSTS in production ------------------------------
 
 
-def test_signed_in_pages_and_api_answers_are_never_stored(app, clock):
-    client = app.test_client()
-    register(client, "cache@example.com", PASSWORD)
+def test_signed_in_pages_and_api_answers_are_never_stored(app, signed_in_client, clock):
+    client = signed_in_client
     for path, headers in [
         ("/dashboard/billing", {}),
         ("/api/billing/status", {}),
@@ -390,8 +389,7 @@ def test_metrics_authorization_is_read_strictly(token_app, authorization, status
         assert response.get_json() == {"error": "Malformed Authorization header: expected Bearer <token>"}
 
 
-def test_billing_page_with_an_unreadable_try_is_not_an_error(app, clock):
-    client = app.test_client()
-    register(client, "try@example.com", PASSWORD)
+def test_billing_page_with_an_unreadable_try_is_not_an_error(signed_in_client, clock):
+    client = signed_in_client
     for value in ("\u00b2", "9" * 5000, "-1", "abc"):
         assert client.get(f"/dashboard/billing?try={value}").status_code == 200

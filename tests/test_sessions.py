@@ -9,9 +9,8 @@ from portal_service import create_app
 from shared.accounts import user_sessions
 from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
-from tests.conftest import make_settings
-from tests.ops_helpers import cli
 from tests.services import RedisServer
+from tests.settings_helpers import make_settings
 
 PASSWORD = "correct horse battery"
 HTML = {"Accept": "text/html"}
@@ -36,9 +35,8 @@ def assert_signed_out(client):
     assert api.status_code == 401 and api.get_json() == {"error": "Login required"}
 
 
-def test_a_cookie_captured_before_logout_is_refused_after_it(app):
-    client = app.test_client()
-    register(client, "me@example.com", PASSWORD)
+def test_a_cookie_captured_before_logout_is_refused_after_it(app, signed_in_client):
+    client = signed_in_client
     captured = cookie_of(client)
     assert replay(app, captured).get("/api/billing/status").status_code == 200  # a live copy works...
     response = client.post("/logout", data={"csrf_token": csrf_token(client, "/dashboard/billing")})
@@ -47,11 +45,10 @@ def test_a_cookie_captured_before_logout_is_refused_after_it(app):
     assert_signed_out(client)
 
 
-def test_each_sign_in_gets_a_new_session_and_ends_the_one_it_replaces(app):
-    client = app.test_client()
-    register(client, "me@example.com", PASSWORD)
+def test_each_sign_in_gets_a_new_session_and_ends_the_one_it_replaces(app, signed_in_client):
+    client = signed_in_client
     first = cookie_of(client)
-    assert login(client, "me@example.com", PASSWORD).status_code == 302
+    assert login(client).status_code == 302
     assert cookie_of(client) != first
     assert client.get("/api/billing/status").status_code == 200
     assert_signed_out(replay(app, first))
@@ -70,20 +67,17 @@ def test_ending_all_sessions_of_a_user_signs_out_every_browser_and_no_one_else(a
     assert user_sessions.end_all(redis_conn, me.id) == 0
 
 
-def test_user_sign_out_command_ends_every_session_of_the_account(app):
-    browser = app.test_client()
-    register(browser, "me@example.com", PASSWORD)
-    result = cli(app, "user", "sign-out", "ME@example.com")
+def test_user_sign_out_command_ends_every_session_of_the_account(runner, signed_in_client):
+    result = runner.invoke(args=["user", "sign-out", "USER@example.com"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert "ended 1 session(s) of me@example.com" in result.stdout
-    assert_signed_out(browser)
-    unknown = cli(app, "user", "sign-out", "nobody@example.com")
+    assert "ended 1 session(s) of user@example.com" in result.stdout
+    assert_signed_out(signed_in_client)
+    unknown = runner.invoke(args=["user", "sign-out", "nobody@example.com"])
     assert unknown.exit_code == 1 and "no user with email 'nobody@example.com'" in unknown.output
 
 
-def test_sessions_are_kept_hashed_with_a_lifetime(app, redis_conn):
-    client = app.test_client()
-    register(client, "me@example.com", PASSWORD)
+def test_sessions_are_kept_hashed_with_a_lifetime(signed_in_client, redis_conn):
+    client = signed_in_client
     [key] = redis_conn.keys(user_sessions.SESSION_PREFIX + "*")
     with client.session_transaction() as session:
         token = session["_user_id"]

@@ -10,25 +10,9 @@ import redis as redis_lib
 
 from portal_service import create_app
 from shared.sync import inbox
-from tests.conftest import SECOND_SECRET, WEBHOOK_SECRET, make_settings
+from tests.settings_helpers import SECOND_SECRET, WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
-
-URL = "/api/webhooks/stripe"
-
-
-@pytest.fixture
-def web(tmp_path, redis_url, redis_conn):
-    """The web app on a database file that must never be opened by this path."""
-    db_file = tmp_path / "never-opened.db"
-    app = create_app(make_settings(f"sqlite:///{db_file}", redis_url, webhook_max_bytes=64 * 1024))
-    yield app.test_client()
-    assert not db_file.exists(), "the webhook path opened the database"
-
-
-def post(client, body: bytes, signature: str | None, **headers):
-    if signature is not None:
-        headers["Stripe-Signature"] = signature
-    return client.post(URL, data=body, headers=headers, content_type="application/json")
+from tests.webhook_helpers import URL, post
 
 
 def queued(redis_conn) -> list[dict]:
@@ -305,7 +289,7 @@ def test_a_reply_that_comes_after_the_timeout_is_never_taken_for_the_next_ones(r
     writer = inbox.InboxWriter(relay.url, timeout=0.3)
     with pytest.raises(redis_lib.TimeoutError):
         writer.push("evt_late", "customer.updated", b"{}")
-    time.sleep(1.2)  # the late reply has reached the old socket by now
+    assert relay.late_reply_sent.wait(10), "the relay never sent the late reply"
     ids = {writer.push(f"evt_{n}", "customer.updated", b"{}"): f"evt_{n}" for n in range(3)}
     stored = {entry_id.decode(): fields[b"id"].decode() for entry_id, fields in redis_conn.xrange(inbox.STREAM_KEY)}
     assert {entry_id: stored[entry_id] for entry_id in ids} == ids
@@ -322,6 +306,7 @@ class DelayedRelay:
 
         target = urlsplit(redis_url)
         self.target, self.delay, self.delayed = (target.hostname, target.port), first_reply_delay, False
+        self.late_reply_sent = threading.Event()  # set once the held-back reply has reached the client's socket
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}{target.path or '/0'}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -344,10 +329,13 @@ class DelayedRelay:
             while data := source.recv(65536):
                 # The first bulk reply is XADD's entry id; the +OK replies before it
                 # answer the handshake redis-py sends on connecting.
-                if replies and not self.delayed and data.startswith(b"$"):
+                late = replies and not self.delayed and data.startswith(b"$")
+                if late:
                     self.delayed = True
-                    time.sleep(self.delay)
+                    time.sleep(self.delay)  # the fault under test: Redis answering late
                 sink.sendall(data)
+                if late:
+                    self.late_reply_sent.set()
         except OSError:
             pass
 

@@ -12,6 +12,7 @@ from shared.accounts.users import create_user
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.queue import QUEUE_NAME
 from shared.sync import inbox
+from tests.settings_helpers import TEST_PASSWORDS
 from tests.stripe_fixtures import checkout_session, event, subscription
 from tests.worker_helpers import drain, push
 
@@ -60,7 +61,7 @@ def test_final_failure_stays_visible_and_can_be_requeued(settings, db, redis_con
     [job_id] = failed.get_job_ids()
     assert "names no known user" in queue(redis_conn).fetch_job(job_id).latest_result().exc_string
 
-    user = create_user("fixme@example.com", "correct horse")  # the operator fixes the cause
+    user = create_user("fixme@example.com", "correct horse", TEST_PASSWORDS)  # the operator fixes the cause
     failed.requeue(job_id)
     drain(no_retries, redis_conn)
     assert User.get_by_id(user.id).stripe_customer_id == "cus_R"

@@ -10,7 +10,7 @@ import redis
 from flask.cli import with_appcontext
 
 from portal_service.commands import progress, stripe_errors
-from portal_service.extensions import redis_client, stripe_client
+from portal_service.extensions import clock, redis_client, stripe_client
 from shared.infra.db import database
 from shared.infra.errors import EventError
 from shared.sync import reconcile
@@ -31,7 +31,7 @@ def sync_command(customer: str | None, dry_run: bool) -> None:
     counts: Counter = Counter()
     seen: set[str] = set()
     with database.connection_context(), stripe_errors(lambda: _stopped(counts, dry_run)):
-        with progress(reconcile.fetch_subscriptions(stripe_client(), customer), "subscriptions") as bar:
+        with progress(reconcile.fetch_subscriptions(stripe_client(), customer, clock()), "subscriptions") as bar:
             for obj, fetched_at in bar:
                 seen.add(obj.get("id"))
                 counts[_reconcile(obj, fetched_at, dry_run)] += 1

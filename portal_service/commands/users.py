@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from portal_service.extensions import redis_client, settings
+from portal_service.extensions import passwords, redis_client, settings
 from shared.accounts import user_sessions
 from shared.accounts.users import AccountError, create_user, find_by_email
 from shared.billing.status import billing_status
@@ -32,7 +32,7 @@ def create_command(email: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with database.connection_context():
-            user = create_user(email, password)
+            user = create_user(email, password, passwords())
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created user {user.id} {user.email}")

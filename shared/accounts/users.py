@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
+from shared.accounts.passwords import Passwords
 from shared.infra.db import database
 from shared.infra.models import User
 
 MIN_PASSWORD_LENGTH = 8
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
-
-_hasher = PasswordHasher()  # Argon2id with the library's current parameters
-# Checked against when the email is unknown, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("not a real password")
 
 
 class AccountError(ValueError):
@@ -48,22 +43,18 @@ def is_valid_email(email: str) -> bool:
     return True
 
 
-def create_user(email: str, password: str) -> User:
+def create_user(email: str, password: str, passwords: Passwords) -> User:
     validate_new_account(email, password)
     email = normalize_email(email)
     with database.atomic():
         if User.get_or_none(User.email == email):
             raise AccountError("An account with this email already exists.")
-        return User.create(email=email, password_hash=_hasher.hash(password))
+        return User.create(email=email, password_hash=passwords.hash(password))
 
 
-def authenticate(email: str, password: str) -> User | None:
+def authenticate(email: str, password: str, passwords: Passwords) -> User | None:
     user = User.get_or_none(User.email == normalize_email(email))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
-    except (VerificationError, InvalidHashError):
-        return None
-    return user
+    return user if passwords.matches(user.password_hash if user else None, password) else None
 
 
 def find_by_email(email: str) -> User | None:

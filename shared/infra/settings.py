@@ -43,6 +43,7 @@ class Settings:
     worker_metrics_port: int = 0
     trusted_proxy_hops: int = 0
     client_idle_timeout_seconds: float = 10.0
+    password_hash_profile: str = "production"
 
     @property
     def is_development(self) -> bool:
@@ -77,6 +78,7 @@ class Settings:
             worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 0),
             trusted_proxy_hops=reader.integer("TRUSTED_PROXY_HOPS", 0),
             client_idle_timeout_seconds=reader.number("CLIENT_IDLE_TIMEOUT_SECONDS", 10.0),
+            password_hash_profile=reader.text("PASSWORD_HASH_PROFILE", "production"),
         )
         settings.check()
         return settings
@@ -98,6 +100,14 @@ class Settings:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 5 (the proxies in front of the web)")
         if self.worker_stall_seconds < 1:
             raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
+        self._check_password_hash_profile()
+
+    def _check_password_hash_profile(self) -> None:
+        # Cheap hashes make the suite fast; in production they would make stolen hashes cheap to crack.
+        if self.password_hash_profile not in ("production", "test"):
+            raise ConfigError("PASSWORD_HASH_PROFILE must be production or test")
+        if self.password_hash_profile == "test" and not self.is_development:
+            raise ConfigError("PASSWORD_HASH_PROFILE=test is refused unless APP_ENV is test or development")
 
 
 class _Reader:

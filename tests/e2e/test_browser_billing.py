@@ -20,9 +20,9 @@ import pytest
 
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
-from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import ROOT, Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, require_program, wait_for
+from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

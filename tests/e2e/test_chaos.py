@@ -17,11 +17,10 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import _postgres_base_url
 from tests.processes import ROOT
 
 
-def test_nothing_acknowledged_is_lost_through_the_short_fault_suite(tmp_path):
+def test_nothing_acknowledged_is_lost_through_the_short_fault_suite(tmp_path, postgres_base_url):
     result_path = tmp_path / "result.json"
     run = subprocess.run(
         [
@@ -30,7 +29,7 @@ def test_nothing_acknowledged_is_lost_through_the_short_fault_suite(tmp_path):
             "bench.chaos",
             "--short",
             "--database-url",
-            _postgres_base_url(),
+            postgres_base_url,
             "--json",
             str(result_path),
             "--workdir",

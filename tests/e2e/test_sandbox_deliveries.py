@@ -15,9 +15,9 @@ from shared.accounts.users import create_user
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.sync.stripe_objects import subscription_columns
-from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, wait_for
+from tests.settings_helpers import TEST_PASSWORDS, WEBHOOK_SECRET, make_settings
 
 COMPARED = ["status", "price_id", "cancel_at_period_end", "cancel_at", "current_period_end", "customer_id"]
 
@@ -101,7 +101,7 @@ def settles_to_stripe(client, sub_id: str):
 
 def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(stack):
     client, control = stack
-    user = create_user("journey@example.com", "correct horse battery")
+    user = create_user("journey@example.com", "correct horse battery", TEST_PASSWORDS)
 
     control.post("/_sandbox/delivery", {"duplicate": 2})  # every event three times
     made = control.post(

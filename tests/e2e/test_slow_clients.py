@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import BIN, ROOT, Process, service_env
 from tests.services import free_port, require_program, wait_for
+from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
 
 STALLED = 32

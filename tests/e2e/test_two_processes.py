@@ -9,9 +9,9 @@ import pytest
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription
 from shared.sync import inbox
-from tests.conftest import WEBHOOK_SECRET, make_settings
 from tests.processes import post, run_cli, service_env, start_web, start_worker
 from tests.services import wait_for
+from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
 from tests.worker_helpers import push
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import Receiver
+from tests.sandbox.helpers import Receiver
 
 
 def run_cli(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ import time
 import pytest
 import stripe
 
-from .conftest import Receiver
+from tests.sandbox.helpers import Receiver
 
 
 def make_events(sandbox, count: int = 3) -> list[str]:
