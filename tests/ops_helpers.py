@@ -3,8 +3,6 @@ snapshots of every row and every Redis key, to prove a command changed nothing."
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import threading
 import time
 
