@@ -85,6 +85,16 @@ def test_sessions_are_kept_hashed_with_a_lifetime(signed_in_client, redis_conn):
     assert 0 < redis_conn.ttl(key) <= user_sessions.LIFETIME_SECONDS
 
 
+@pytest.mark.parametrize("stored", [b"not a user id", b"\xff\xfe", b"9" * 40, b"-1"])
+def test_a_session_record_that_is_not_a_user_id_signs_nobody_in(signed_in_client, redis_conn, stored):
+    """Whoever can write to Redis may have put anything under a session's key: signed out, no 500."""
+    [key] = redis_conn.keys(user_sessions.SESSION_PREFIX + "*")
+    redis_conn.set(key, stored)
+    assert_signed_out(signed_in_client)
+    response = signed_in_client.post("/logout", data={"csrf_token": "x"})
+    assert response.status_code < 500
+
+
 def test_anonymous_visitors_store_nothing_in_redis(app, redis_conn):
     client = app.test_client()
     for path in ("/login", "/register", "/dashboard/billing"):

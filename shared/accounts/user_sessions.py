@@ -19,6 +19,8 @@ import secrets
 
 import redis
 
+from shared.infra.parsing import plain_int
+
 SESSION_PREFIX = "portal:session:"
 USER_PREFIX = "portal:user-sessions:"
 LIFETIME_SECONDS = 14 * 24 * 3600  # from sign-in; then the user signs in again
@@ -39,7 +41,8 @@ def start(conn: redis.Redis, user_id: int) -> str:
 def user_of(conn: redis.Redis, token: str) -> int | None:
     """The user whose live session ``token`` is, or None once it ended or expired."""
     value = conn.get(_key(token))
-    return int(value) if value is not None else None
+    # Anyone who can write to Redis may have left something else there: not a session.
+    return plain_int(value.decode("ascii", "replace"), max_digits=18) if value is not None else None
 
 
 def end(conn: redis.Redis, token: str) -> None:
@@ -47,8 +50,9 @@ def end(conn: redis.Redis, token: str) -> None:
     user_id = conn.get(key)
     pipe = conn.pipeline(transaction=True)
     pipe.delete(key)
-    if user_id is not None:
-        pipe.srem(_user_key(int(user_id)), key)
+    owner = plain_int(user_id.decode("ascii", "replace"), max_digits=18) if user_id is not None else None
+    if owner is not None:
+        pipe.srem(_user_key(owner), key)
     pipe.execute()
 
 
