@@ -40,9 +40,7 @@ def start(conn: redis.Redis, user_id: int) -> str:
 
 def user_of(conn: redis.Redis, token: str) -> int | None:
     """The user whose live session ``token`` is, or None once it ended or expired."""
-    value = conn.get(_key(token))
-    # Anyone who can write to Redis may have left something else there: not a session.
-    return plain_int(value.decode("ascii", "replace"), max_digits=18) if value is not None else None
+    return _user_id(conn.get(_key(token)))
 
 
 def end(conn: redis.Redis, token: str) -> None:
@@ -50,7 +48,7 @@ def end(conn: redis.Redis, token: str) -> None:
     user_id = conn.get(key)
     pipe = conn.pipeline(transaction=True)
     pipe.delete(key)
-    owner = plain_int(user_id.decode("ascii", "replace"), max_digits=18) if user_id is not None else None
+    owner = _user_id(user_id)
     if owner is not None:
         pipe.srem(_user_key(owner), key)
     pipe.execute()
@@ -71,6 +69,13 @@ def end_all(conn: redis.Redis, user_id: int) -> int:
     pipe.srem(sessions, *keys)
     live, _ = pipe.execute()
     return int(live)
+
+
+def _user_id(stored: bytes | str | None) -> int | None:
+    """The user id a session record holds; anyone who can write to Redis may have left something else."""
+    if isinstance(stored, bytes):
+        stored = stored.decode("ascii", "replace")
+    return plain_int(stored, max_digits=18)
 
 
 def _key(token: str) -> str:
