@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from portal_service import create_app
 from shared.infra import migrations
 from shared.infra.db import POSTGRES_CONNECT_TIMEOUT_SECONDS, database, init_database, open_database
+from shared.sync import reconcile
 from tests.services import RedisServer, TcpProxy
 from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
@@ -158,6 +159,14 @@ def test_metrics_with_a_token_need_the_bearer_even_from_loopback(settings, db, r
     )
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+
+
+def test_a_sync_record_that_is_not_numbers_does_not_break_the_scrape(client, redis_conn):
+    """Whoever can write to Redis may have put text in the last sync's record: the numbers that are there count."""
+    redis_conn.hset(reconcile.LAST_RUN_KEY, mapping={"created": "lots", "changed": "2", "finished_at": "nan"})
+    samples = scrape(client)  # 200, not a 500
+    assert value(samples, "portal_sync_drift", kind="changed") == 2
+    assert value(samples, "portal_sync_drift", kind="created") == 0
 
 
 def test_metrics_count_webhooks_events_queue_and_lag(client, settings, redis_conn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +15,23 @@ from tests.stripe_fixtures import event, subscription
 from tests.worker_helpers import drain, install_context, push
 from worker import health, metrics_server
 from worker.runner import build_worker
+
+
+@pytest.mark.parametrize("stored", [b"soon", b"nan", b"inf", b"1" * 400])
+def test_a_progress_time_that_is_not_a_time_counts_as_no_progress(settings, db, redis_conn, stored):
+    """Whoever can write to Redis may have put anything in the worker's hash: unhealthy, said plainly."""
+    worker = build_worker(install_context(settings, redis_conn))
+    worker.register_birth()
+    worker.heartbeat()
+    redis_conn.hset(worker.key, health.PROGRESS_FIELD, stored)
+    assert health.stall_problem(redis_conn, 60) == f"no worker on {socket.gethostname()} is registered in Redis"
+
+
+def test_a_worker_record_rq_cannot_read_fails_the_check_saying_so(settings, db, redis_conn):
+    worker = build_worker(install_context(settings, redis_conn))
+    worker.register_birth()
+    redis_conn.hset(worker.key, health.PROGRESS_FIELD, b"\xff")
+    assert health.problem(settings) == "a worker's record in Redis cannot be read (UnicodeDecodeError)"
 
 
 def test_healthy_only_while_a_worker_on_this_host_progresses(settings, db, redis_conn):

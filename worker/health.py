@@ -22,6 +22,7 @@ import redis
 from rq import Worker
 
 from shared.infra.db import init_database
+from shared.infra.parsing import finite_number
 from shared.infra.redis_conn import as_text, connect_redis
 from shared.infra.settings import Settings
 from shared.ops import readiness
@@ -61,10 +62,11 @@ def stall_problem(
     for worker in Worker.all(connection=conn):
         if worker.hostname != hostname:
             continue
-        progress_at, failure = conn.hmget(worker.key, PROGRESS_FIELD, FAILURE_FIELD)
-        if progress_at is None:
+        stored_at, failure = conn.hmget(worker.key, PROGRESS_FIELD, FAILURE_FIELD)
+        progress_at = finite_number(stored_at)
+        if progress_at is None:  # none recorded, or not a time: no progress to show
             continue
-        age = now - float(progress_at)
+        age = now - progress_at
         if age < stall_seconds:
             return None
         ages.append((age, worker.name, as_text(failure or b"")))
@@ -86,4 +88,7 @@ def problem(settings: Settings, hostname: str | None = None) -> str | None:
     trouble = readiness.check_database()
     if trouble:
         return f"database {trouble}"
-    return stall_problem(conn, settings.worker_stall_seconds, hostname)
+    try:
+        return stall_problem(conn, settings.worker_stall_seconds, hostname)
+    except (UnicodeDecodeError, ValueError) as exc:  # RQ could not read a worker's record
+        return f"a worker's record in Redis cannot be read ({type(exc).__name__})"

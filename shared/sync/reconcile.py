@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from shared.infra.db import write_transaction
 from shared.infra.models import Subscription
+from shared.infra.parsing import finite_number
 from shared.infra.redis_conn import as_text
 from shared.sync.handlers import store_fetched
 from shared.sync.locked_rows import LockedSubscriptions
@@ -103,7 +104,8 @@ def record_run(conn: redis.Redis, counts: dict[str, int], finished_at: float) ->
 
 
 def last_run(conn: redis.Redis) -> dict[str, float]:
-    return {as_text(key): float(value) for key, value in conn.hgetall(LAST_RUN_KEY).items()}
+    numbers = {as_text(key): finite_number(value) for key, value in conn.hgetall(LAST_RUN_KEY).items()}
+    return {key: number for key, number in numbers.items() if number is not None}
 
 
 def drift_gauges(conn: redis.Redis):
