@@ -112,6 +112,5 @@ def base_env(**values) -> dict:
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "REDIS_", "STRIPE_", "WEB_", "WORKER_", "PORT"))
     }
-    env.setdefault("AUTH_MODES", "local")  # production settings: no hand-off secret to give
     env.update({key: str(value) for key, value in values.items()})
     return env

@@ -74,7 +74,7 @@ def unauthorized():
 
 def local_sign_in() -> bool:
     """Whether the local forms are on (AUTH_MODES has local); with hand-off alone they answer 404."""
-    return "local" in settings().auth_modes
+    return "local" in settings().sign_in_modes
 
 
 def sign_in_elsewhere():
@@ -82,9 +82,10 @@ def sign_in_elsewhere():
     return render_template("sign_in_elsewhere.html"), 401
 
 
-@bp.before_request
-def hide_local_forms():
-    if request.endpoint in ("auth.register", "auth.login") and not local_sign_in():
+@bp.url_value_preprocessor
+def hide_local_forms(endpoint: str | None, values: dict | None) -> None:
+    # A URL preprocessor runs before every before_request, CSRF's included: a post is 404 too, not 400.
+    if endpoint in ("auth.register", "auth.login") and not local_sign_in():
         abort(404)
 
 

@@ -25,7 +25,7 @@ log = logging.getLogger("portal.handoff")
 @bp.get("/auth/handoff")
 def sign_in():
     config = settings()
-    if "handoff" not in config.auth_modes or not config.handoff_secrets:
+    if "handoff" not in config.sign_in_modes or not config.handoff_secrets:
         # 404, not 503: on this deployment the route does not exist, and no retry will make it.
         metrics.count_handoff("disabled")
         abort(404)

@@ -45,12 +45,17 @@ class Settings:
     trusted_proxy_hops: int = 0
     client_idle_timeout_seconds: float = 10.0
     password_hash_profile: str = "production"
-    auth_modes: tuple[str, ...] = AUTH_MODES
+    auth_modes: tuple[str, ...] = ()  # as set; empty = unset, the default (see sign_in_modes)
     handoff_secrets: tuple[str, ...] = ()
 
     @property
     def is_development(self) -> bool:
         return self.app_env in ("development", "test")
+
+    @property
+    def sign_in_modes(self) -> tuple[str, ...]:
+        """AUTH_MODES, or local,handoff when unset (hand-off then answers 404 until HANDOFF_SECRET is set)."""
+        return self.auth_modes or AUTH_MODES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +87,7 @@ class Settings:
             trusted_proxy_hops=reader.integer("TRUSTED_PROXY_HOPS", 0),
             client_idle_timeout_seconds=reader.number("CLIENT_IDLE_TIMEOUT_SECONDS", 10.0),
             password_hash_profile=reader.text("PASSWORD_HASH_PROFILE", "production"),
-            auth_modes=reader.csv("AUTH_MODES") or AUTH_MODES,
+            auth_modes=_auth_modes(reader),
             handoff_secrets=reader.csv("HANDOFF_SECRET"),
         )
         settings.check()
@@ -117,14 +122,21 @@ class Settings:
 
     def _check_auth_modes(self) -> None:
         unknown = [mode for mode in self.auth_modes if mode not in AUTH_MODES]
-        if unknown or not self.auth_modes:
+        if unknown:
             raise ConfigError(f"AUTH_MODES must be one or more of local,handoff (comma-separated), got {unknown}")
-        if "handoff" not in self.auth_modes or self.is_development:
-            return
-        if not self.handoff_secrets:
+        # Only an AUTH_MODES that names handoff demands a secret: with the default, a deployment
+        # that never set one keeps running, and /auth/handoff answers 404.
+        if "handoff" in self.auth_modes and not self.handoff_secrets and not self.is_development:
             raise ConfigError("AUTH_MODES includes handoff but HANDOFF_SECRET is not set (or set AUTH_MODES=local)")
-        if any(len(secret) < 32 for secret in self.handoff_secrets):
+        if not self.is_development and any(len(secret) < 32 for secret in self.handoff_secrets):
             raise ConfigError("HANDOFF_SECRET: each secret must be at least 32 characters outside development")
+
+
+def _auth_modes(reader: _Reader) -> tuple[str, ...]:
+    modes = reader.csv("AUTH_MODES")
+    if reader.text("AUTH_MODES", None) is not None and not modes:
+        raise ConfigError("AUTH_MODES must name at least one of local,handoff")
+    return modes
 
 
 class _Reader:
