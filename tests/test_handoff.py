@@ -93,6 +93,11 @@ def test_a_second_hand_off_of_the_same_user_follows_a_changed_email_and_rotates_
     assert user_sessions.user_of(app.extensions["redis"], first) is None
 
 
+def test_times_in_fractional_seconds_are_accepted(client, redis_conn):
+    moment = time.time()
+    assert client.get("/auth/handoff?token=" + mint(iat=moment, exp=moment + 60.5)).status_code == 303
+
+
 def test_a_token_signed_with_the_second_secret_works(client):
     response = client.get("/auth/handoff?token=" + mint(secret=ROTATED))
     assert response.status_code == 303
@@ -105,6 +110,8 @@ def now() -> int:
 REFUSALS = [
     ("no token", "", "no_token", "has no token"),
     ("malformed", "not-a-jwt", "malformed", "is damaged"),
+    ("exp as a string", lambda: mint(exp=str(now() + 60)), "malformed", "is damaged"),
+    ("jti not a string", lambda: mint(jti=42), "malformed", "is damaged"),
     (
         "bad signature",
         lambda: mint(secret="a-secret-the-service-does-not-know-at-all"),

@@ -12,6 +12,7 @@ shared.ops.metrics.HANDOFF_OUTCOMES) and words fit to show the user.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -109,7 +110,7 @@ def _refusal(exc: jwt.InvalidTokenError) -> HandoffRefused:
 
 def _handoff(claims: dict) -> Handoff:
     iat, exp = claims["iat"], claims["exp"]
-    if not isinstance(exp, int) or not isinstance(iat, int):
+    if not (_is_number(iat) and _is_number(exp)):  # PyJWT takes any int()-able value, "123" too
         raise HandoffRefused("malformed", f"This sign-in link is damaged. {TRY_AGAIN}")
     if exp - iat > MAX_LIFETIME_SECONDS:
         raise HandoffRefused("too_long", f"This sign-in link was made to last too long. {TRY_AGAIN}")
@@ -122,7 +123,11 @@ def _handoff(claims: dict) -> Handoff:
         raise HandoffRefused("bad_claim", f"The app sent an email address we cannot accept. {TRY_AGAIN}")
     if next_path is not None and not isinstance(next_path, str):
         raise HandoffRefused("bad_next", f"This sign-in link leads somewhere we do not go. {TRY_AGAIN}")
-    return Handoff(claims["sub"], claims["email"], jti, exp, next_path)
+    return Handoff(claims["sub"], claims["email"], jti, math.ceil(exp), next_path)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_next(handoff: Handoff, is_local_path: Callable[[str], bool]) -> None:
