@@ -81,10 +81,11 @@ def register_middleware(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, dashboard, ops
+    from portal_service import auth, billing_api, dashboard, handoff, ops
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(handoff.bp)
     app.register_blueprint(billing_api.bp)
     app.register_blueprint(dashboard.bp)
 

@@ -13,12 +13,12 @@ import re
 from urllib.parse import urlsplit
 
 import redis
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import ServiceUnavailable
 
 from portal_service.errors import error_response, wants_json
-from portal_service.extensions import login_manager, login_throttle, passwords, redis_client
+from portal_service.extensions import login_manager, login_throttle, passwords, redis_client, settings
 from shared.accounts import user_sessions
 from shared.accounts.login_throttle import wait_words
 from shared.accounts.users import AccountError, authenticate, create_user
@@ -67,7 +67,26 @@ def _store_down(exc: redis.RedisError) -> SessionStoreDown:
 def unauthorized():
     if wants_json():
         return error_response(401, "Login required")
+    if not local_sign_in():
+        return sign_in_elsewhere()
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def local_sign_in() -> bool:
+    """Whether the local forms are on (AUTH_MODES has local); with hand-off alone they answer 404."""
+    return "local" in settings().sign_in_modes
+
+
+def sign_in_elsewhere():
+    """A signed-out visitor where only the host app signs users in: say so, point nowhere that 404s."""
+    return render_template("sign_in_elsewhere.html"), 401
+
+
+@bp.url_value_preprocessor
+def hide_local_forms(endpoint: str | None, values: dict | None) -> None:
+    # A URL preprocessor runs before every before_request, CSRF's included: a post is 404 too, not 400.
+    if endpoint in ("auth.register", "auth.login") and not local_sign_in():
+        abort(404)
 
 
 # A plain local path: "/" then printable ASCII, never a second "/" right after
@@ -165,9 +184,11 @@ def logout():
     logout_user()
     session.clear()
     flash("You are signed out.")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login") if local_sign_in() else url_for("auth.index"))
 
 
 @bp.get("/")
 def index():
-    return redirect(HOME if current_user.is_authenticated else url_for("auth.login"))
+    if current_user.is_authenticated:
+        return redirect(HOME)
+    return redirect(url_for("auth.login")) if local_sign_in() else sign_in_elsewhere()

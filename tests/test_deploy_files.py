@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.infra import migrations
 from shared.infra.settings import Settings
 from tests.settings_helpers import WEBHOOK_SECRET
 
@@ -152,7 +153,8 @@ def test_release_command_migrates_and_is_safe_to_run_again(tmp_path, redis_url):
     command = [str(BIN / "portal-service"), "db", "upgrade"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
-    assert "schema at version 2 (2 applied now)" in first.stdout
+    latest = migrations.LATEST_VERSION
+    assert f"schema at version {latest} ({latest} applied now)" in first.stdout
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert "(0 applied now)" in again.stdout
     status = subprocess.run([str(BIN / "portal-service"), "db", "status"], env=env, capture_output=True, text=True)

@@ -1,8 +1,11 @@
-"""Accounts: creating users and checking passwords (Argon2id)."""
+"""Accounts: creating users and checking passwords (Argon2id); users from the host app by external id."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from email_validator import EmailNotValidError, validate_email
+from peewee import IntegrityError
 
 from shared.accounts.passwords import Passwords
 from shared.infra.db import database
@@ -10,10 +13,16 @@ from shared.infra.models import User
 
 MIN_PASSWORD_LENGTH = 8
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
+MAX_EXTERNAL_ID_LENGTH = 255
+NO_PASSWORD = ""  # a user from the host app signs in there; no password matches this
 
 
 class AccountError(ValueError):
     """A bad email or password; the message is fit to show the user."""
+
+
+class EmailOfAnotherUser(AccountError):
+    """The host app's user has an email that a different user here already holds."""
 
 
 def normalize_email(email: str) -> str:
@@ -54,7 +63,47 @@ def create_user(email: str, password: str, passwords: Passwords) -> User:
 
 def authenticate(email: str, password: str, passwords: Passwords) -> User | None:
     user = User.get_or_none(User.email == normalize_email(email))
-    return user if passwords.matches(user.password_hash if user else None, password) else None
+    stored = user.password_hash if user and user.password_hash != NO_PASSWORD else None
+    return user if passwords.matches(stored, password) else None
+
+
+def is_valid_external_id(external_id: object) -> bool:
+    """The host app's user id: a non-blank string of at most 255 characters, no control characters."""
+    if not isinstance(external_id, str) or not external_id.strip():
+        return False
+    if len(external_id) > MAX_EXTERNAL_ID_LENGTH:
+        return False
+    return not any(unicodedata.category(char) == "Cc" for char in external_id)
+
+
+def upsert_external_user(external_id: str, email: str) -> User:
+    """Find the host app's user by ``external_id`` or create it; its email follows the host app's.
+
+    An email that already belongs to a different user here is refused, never merged.
+    Two first sign-ins at once: the loser of the unique index finds the winner's row.
+    """
+    if not is_valid_external_id(external_id):
+        raise AccountError("The user id sent by the app is not valid.")
+    if not is_valid_email(email):
+        raise AccountError("The email address sent by the app is not valid.")
+    try:
+        return _upsert(external_id, normalize_email(email))
+    except IntegrityError:
+        return _upsert(external_id, normalize_email(email))
+
+
+def _upsert(external_id: str, email: str) -> User:
+    with database.atomic():
+        user = User.get_or_none(User.external_id == external_id)
+        holder = User.get_or_none(User.email == email)
+        if holder is not None and (user is None or holder.id != user.id):
+            raise EmailOfAnotherUser("This email address already belongs to another account here.")
+        if user is None:
+            return User.create(external_id=external_id, email=email, password_hash=NO_PASSWORD)
+        if user.email != email:
+            user.email = email
+            user.save(only=[User.email])
+        return user
 
 
 def find_by_email(email: str) -> User | None:

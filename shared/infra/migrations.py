@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as alter
+
 from shared.infra import models
 from shared.infra.db import database, is_postgres, write_transaction
 
@@ -21,9 +24,20 @@ def _settings_table() -> None:
     database.create_tables([models.Setting], safe=True)
 
 
+def _user_external_id() -> None:
+    """Add ``user.external_id`` and its unique index, unless a fresh migration 1 already made them."""
+    table = models.User._meta.table_name
+    migrator = SchemaMigrator.from_database(database)
+    if "external_id" not in {column.name for column in database.get_columns(table)}:
+        alter(migrator.add_column(table, "external_id", models.User.external_id))
+    if "user_external_id" not in {index.name for index in database.get_indexes(table)}:
+        alter(migrator.add_index(table, ("external_id",), unique=True))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "users, subscriptions and the event ledger", _initial_schema),
     (2, "settings recorded by operator commands", _settings_table),
+    (3, "users from the host app: user.external_id", _user_external_id),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

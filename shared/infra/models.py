@@ -27,7 +27,8 @@ class BaseModel(Model):
 class User(BaseModel):
     id = AutoField()  # what peewee adds implicitly, spelled out for the type checker
     email = CharField(unique=True, max_length=254)  # stored lower-cased
-    password_hash = CharField(max_length=255)
+    password_hash = CharField(max_length=255)  # "" for users from the host app: no local password
+    external_id = CharField(null=True, unique=True, max_length=255)  # the host app's user id (migration 3)
     stripe_customer_id = CharField(null=True, unique=True, max_length=255)
     created_at = DateTimeField(default=utcnow)
 

@@ -15,6 +15,7 @@ from shared.infra.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/portal.db"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+AUTH_MODES = ("local", "handoff")  # sign-in by the local forms; by a token from the host app
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,17 @@ class Settings:
     trusted_proxy_hops: int = 0
     client_idle_timeout_seconds: float = 10.0
     password_hash_profile: str = "production"
+    auth_modes: tuple[str, ...] = ()  # as set; empty = unset, the default (see sign_in_modes)
+    handoff_secrets: tuple[str, ...] = ()
 
     @property
     def is_development(self) -> bool:
         return self.app_env in ("development", "test")
+
+    @property
+    def sign_in_modes(self) -> tuple[str, ...]:
+        """AUTH_MODES, or local,handoff when unset (hand-off then answers 404 until HANDOFF_SECRET is set)."""
+        return self.auth_modes or AUTH_MODES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +87,8 @@ class Settings:
             trusted_proxy_hops=reader.integer("TRUSTED_PROXY_HOPS", 0),
             client_idle_timeout_seconds=reader.number("CLIENT_IDLE_TIMEOUT_SECONDS", 10.0),
             password_hash_profile=reader.text("PASSWORD_HASH_PROFILE", "production"),
+            auth_modes=_auth_modes(reader),
+            handoff_secrets=reader.csv("HANDOFF_SECRET"),
         )
         settings.check()
         return settings
@@ -101,6 +111,7 @@ class Settings:
         if self.worker_stall_seconds < 1:
             raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
         self._check_password_hash_profile()
+        self._check_auth_modes()
 
     def _check_password_hash_profile(self) -> None:
         # Cheap hashes make the suite fast; in production they would make stolen hashes cheap to crack.
@@ -108,6 +119,24 @@ class Settings:
             raise ConfigError("PASSWORD_HASH_PROFILE must be production or test")
         if self.password_hash_profile == "test" and not self.is_development:
             raise ConfigError("PASSWORD_HASH_PROFILE=test is refused unless APP_ENV is test or development")
+
+    def _check_auth_modes(self) -> None:
+        unknown = [mode for mode in self.auth_modes if mode not in AUTH_MODES]
+        if unknown:
+            raise ConfigError(f"AUTH_MODES must be one or more of local,handoff (comma-separated), got {unknown}")
+        # Only an AUTH_MODES that names handoff demands a secret: with the default, a deployment
+        # that never set one keeps running, and /auth/handoff answers 404.
+        if "handoff" in self.auth_modes and not self.handoff_secrets and not self.is_development:
+            raise ConfigError("AUTH_MODES includes handoff but HANDOFF_SECRET is not set (or set AUTH_MODES=local)")
+        if not self.is_development and any(len(secret) < 32 for secret in self.handoff_secrets):
+            raise ConfigError("HANDOFF_SECRET: each secret must be at least 32 characters outside development")
+
+
+def _auth_modes(reader: _Reader) -> tuple[str, ...]:
+    modes = reader.csv("AUTH_MODES")
+    if reader.text("AUTH_MODES", None) is not None and not modes:
+        raise ConfigError("AUTH_MODES must name at least one of local,handoff")
+    return modes
 
 
 class _Reader:

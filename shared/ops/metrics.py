@@ -41,6 +41,24 @@ WEBHOOK_OUTCOMES = (
     "timeout",
     "redis_unavailable",
 )
+HANDOFF_OUTCOMES = (
+    "signed_in",
+    "no_token",
+    "malformed",
+    "bad_algorithm",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_audience",
+    "missing_claim",
+    "too_long",
+    "bad_claim",
+    "bad_next",
+    "replayed",
+    "email_taken",
+    "disabled",
+    "redis_unavailable",
+)
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 WEBHOOKS = Counter("portal_webhooks_received_total", "Webhook deliveries by outcome.", ["outcome"])
@@ -55,12 +73,22 @@ LAG_SECONDS = Histogram(
     "From the web receiving a delivery to the worker applying it.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
 )
+HANDOFFS = Counter("portal_handoff_total", "Sign-ins by hand-off from the host app, by outcome.", ["outcome"])
 for _outcome in WEBHOOK_OUTCOMES:  # present from the start, so rate() sees the first one
     WEBHOOKS.labels(_outcome)
+for _outcome in HANDOFF_OUTCOMES:
+    HANDOFFS.labels(_outcome)
 
 
 def count_webhook(outcome: str) -> None:
     WEBHOOKS.labels(outcome).inc()
+
+
+def count_handoff(outcome: str) -> None:
+    """One hand-off attempt; an outcome outside HANDOFF_OUTCOMES is a programming error."""
+    if outcome not in HANDOFF_OUTCOMES:
+        raise ValueError(f"unknown hand-off outcome {outcome!r}")
+    HANDOFFS.labels(outcome).inc()
 
 
 def count_event(result) -> None:
