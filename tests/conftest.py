@@ -35,6 +35,14 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of the test's own, for tests that stop it (the session's Redis stays up)."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def redis_conn(redis_url):
     conn = redis_lib.Redis.from_url(redis_url)
     conn.flushdb()

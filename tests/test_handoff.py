@@ -21,7 +21,6 @@ from shared.infra.errors import ConfigError
 from shared.infra.models import User
 from shared.infra.settings import Settings
 from tests.auth_helpers import login, register
-from tests.services import RedisServer
 from tests.settings_helpers import make_settings
 
 SECRET = "host-app-hand-off-secret-of-at-least-32-characters"
@@ -208,13 +207,6 @@ def test_with_hand_off_alone_the_local_forms_answer_404(settings, db, redis_conn
     assert page.status_code == 401 and "sign in through the app" in page.get_data(as_text=True).lower()
     assert client.get("/auth/handoff?token=" + mint()).status_code == 303
     assert client.get("/dashboard/billing").status_code == 200
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 def test_with_redis_down_hand_off_answers_503_and_creates_nothing(db_url, db, private_redis):

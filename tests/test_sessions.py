@@ -9,7 +9,6 @@ from portal_service import create_app
 from shared.accounts import user_sessions
 from shared.infra.models import User
 from tests.auth_helpers import csrf_token, login, register
-from tests.services import RedisServer
 from tests.settings_helpers import make_settings
 
 PASSWORD = "correct horse battery"
@@ -101,13 +100,6 @@ def test_anonymous_visitors_store_nothing_in_redis(app, redis_conn):
         client.get(path)
     csrf_token(client, "/login")
     assert redis_conn.keys(user_sessions.SESSION_PREFIX + "*") == []
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 def test_with_redis_down_signed_in_pages_answer_a_clear_503(db_url, db, private_redis):

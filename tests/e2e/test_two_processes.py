@@ -9,7 +9,7 @@ import pytest
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription
 from shared.sync import inbox
-from tests.processes import post, run_cli, service_env, start_web, start_worker
+from tests.processes import post, run_cli, running, service_env, start_web, start_worker
 from tests.services import wait_for
 from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
@@ -129,12 +129,3 @@ def test_a_killed_workers_scheduler_does_not_outlive_it(stack_env, redis_conn, t
     )
     wait_for(lambda: not running(scheduler_pid), timeout=10, what="the scheduler process to exit")
     worker.stop()
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie waiting for whoever adopted it to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

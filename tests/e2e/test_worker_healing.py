@@ -18,7 +18,7 @@ from devrun.redis_server import LocalRedis
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent
 from shared.sync import inbox
-from tests.processes import ROOT, post, run_cli, service_env, start_web, start_worker
+from tests.processes import ROOT, post, run_cli, running, service_env, start_web, start_worker
 from tests.services import TcpProxy, postgres_only, wait_for
 from tests.settings_helpers import WEBHOOK_SECRET, make_settings
 from tests.stripe_fixtures import body_of, event, sign, subscription
@@ -265,11 +265,3 @@ def scheduler_pid(conn) -> int | None:
 def alive_scheduler_pid(conn, other_than: int) -> int | None:
     pid = scheduler_pid(conn)
     return pid if pid and pid != other_than else None
-
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
