@@ -66,6 +66,26 @@ class Subscription(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+# The subscription columns an access answer (shared.billing.status) is made of or chosen by:
+# a change to one of them bumps the user's access_version (shared.sync.locked_rows).
+ANSWERED_SUBSCRIPTION_COLUMNS = (
+    "id",
+    "customer_id",
+    "status",
+    "price_id",
+    "product_id",
+    "quantity",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "created",
+    "latest_invoice_status",
+)
+
+
 class StripeEvent(BaseModel):
     """The event ledger: one row per Stripe event id, written with its effect."""
 
