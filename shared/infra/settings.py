@@ -19,7 +19,7 @@ AUTH_MODES = ("local", "handoff")  # sign-in by the local forms; by a token from
 FETCH_MODES = ("ties", "always")  # STRIPE_FETCH_MODE (shared.sync.apply)
 # Half of Stripe's documented limits (100/s live, 25/s test), for every process of ours together:
 # the rest is left for the Dashboard, other integrations and bursts.
-DEFAULT_RATE_LIVE, DEFAULT_RATE_TEST = 50.0, 12.0
+DEFAULT_RATE_LIVE, DEFAULT_RATE_TEST = 50, 12
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,14 @@ class Settings:
     auth_modes: tuple[str, ...] = ()  # as set; empty = unset, the default (see sign_in_modes)
     handoff_secrets: tuple[str, ...] = ()
     stripe_fetch_mode: str = "ties"
-    stripe_rate_limit: float = 0.0  # requests per second; 0 = by the key's mode (stripe_requests_per_second)
+    stripe_rate_limit: int = 0  # requests per second; 0 = by the key's mode (stripe_requests_per_second)
 
     @property
     def is_development(self) -> bool:
         return self.app_env in ("development", "test")
 
     @property
-    def stripe_requests_per_second(self) -> float:
+    def stripe_requests_per_second(self) -> int:
         """STRIPE_RATE_LIMIT, or half of Stripe's limit for the key's mode."""
         if self.stripe_rate_limit:
             return self.stripe_rate_limit
@@ -103,7 +103,7 @@ class Settings:
             auth_modes=_auth_modes(reader),
             handoff_secrets=reader.csv("HANDOFF_SECRET"),
             stripe_fetch_mode=reader.text("STRIPE_FETCH_MODE", "ties"),
-            stripe_rate_limit=reader.number("STRIPE_RATE_LIMIT", 0.0),
+            stripe_rate_limit=reader.integer("STRIPE_RATE_LIMIT", 0),
         )
         settings.check()
         return settings
@@ -127,8 +127,8 @@ class Settings:
             raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
         if self.stripe_fetch_mode not in FETCH_MODES:
             raise ConfigError("STRIPE_FETCH_MODE must be ties or always")
-        if not 0 <= self.stripe_rate_limit <= 10_000:  # also refuses nan
-            raise ConfigError("STRIPE_RATE_LIMIT must be requests per second above 0 (or unset for the default)")
+        if not 0 <= self.stripe_rate_limit <= 10_000:
+            raise ConfigError("STRIPE_RATE_LIMIT must be a whole number of requests per second from 1 to 10000")
         self._check_password_hash_profile()
         self._check_auth_modes()
 
