@@ -9,6 +9,10 @@ def markdown(results: dict) -> str:
         parts.append(ingest_table(results["ingest"]))
     if "apply" in results:
         parts.append(apply_table(results["apply"]))
+    if "thin" in results:
+        from bench.thin_burst import thin_table
+
+        parts.append(thin_table(results["thin"]))
     return "\n\n".join(parts)
 
 
