@@ -44,6 +44,10 @@ class Event:
     related_id: str | None = None
     fetched_at: float | None = None
 
+    def __post_init__(self):
+        if not self.kind:  # built without one: a snapshot event, applied as its own type
+            object.__setattr__(self, "kind", self.type)
+
     @classmethod
     def parse(cls, envelope: Envelope) -> Event:
         """The delivery's event, checked by shared.sync.event_shape; never trusts the web's check."""
