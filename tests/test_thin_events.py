@@ -108,6 +108,7 @@ def test_a_snapshot_and_its_thin_twin_leave_one_row_and_the_ledger_names_the_no_
 
 def test_thin_invoice_and_checkout_notifications_fetch_their_objects(db, sandbox):
     made = sandbox.sandbox.create_subscription("buyer@example.com", "basic")
+    sandbox.sandbox.advance_clock(60)  # the failure a minute after the payment, not in its second
     sandbox.sandbox.fail_payment(made["subscription"]["id"])
     wanted = ("invoice.paid", "invoice.payment_failed", "checkout.session.completed", "customer.subscription.")
     bodies = [thin.notification(e) for e in sandbox.sandbox.events() if e["type"].startswith(wanted)]
