@@ -1,6 +1,6 @@
 """The benchmark command.
 
-    .venv/bin/python -m bench.run [ingest|apply|thin|all] [--quick] [--out DIR]
+    .venv/bin/python -m bench.run [ingest|apply|access|thin|all] [--quick] [--out DIR]
 
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
@@ -15,13 +15,13 @@ import json
 import time
 from pathlib import Path
 
-from bench import apply, ingest, machine, thin_burst
+from bench import access, apply, ingest, machine, thin_burst
 from bench.report import markdown
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "thin", "all"), default="all")
+    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "access", "thin", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
     parser.add_argument("--out", type=Path, default=Path("var/bench"), help="where results and logs go")
     parser.add_argument("--web-workers", type=int, help="gunicorn workers for both ingest targets")
@@ -39,6 +39,8 @@ def main(argv=None) -> dict:
     if args.what in ("apply", "all"):
         apply_plan = apply.QUICK if args.quick else apply.ApplyPlan()
         results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
+    if args.what in ("access", "all"):
+        results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
     if args.what == "thin":
         results["thin"] = thin_burst.run_thin(
             args.out / "thin", thin_burst.QUICK if args.quick else thin_burst.ThinPlan()

@@ -31,6 +31,8 @@ class User(BaseModel):
     external_id = CharField(null=True, unique=True, max_length=255)  # the host app's user id (migration 3)
     stripe_customer_id = CharField(null=True, unique=True, max_length=255)
     created_at = DateTimeField(default=utcnow)
+    # Grows whenever this user's access answer changes (migration 4): bump_access_versions.
+    access_version = BigIntegerField(default=1)
 
 
 class Subscription(BaseModel):
@@ -62,6 +64,26 @@ class Subscription(BaseModel):
     version_created = BigIntegerField(default=0)
     fetched_at = DoubleField(null=True)
     updated_at = DateTimeField(default=utcnow)
+
+
+# The subscription columns an access answer (shared.billing.status) is made of or chosen by:
+# a change to one of them bumps the user's access_version (shared.sync.locked_rows).
+ANSWERED_SUBSCRIPTION_COLUMNS = (
+    "id",
+    "customer_id",
+    "status",
+    "price_id",
+    "product_id",
+    "quantity",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "created",
+    "latest_invoice_status",
+)
 
 
 class StripeEvent(BaseModel):
@@ -97,4 +119,26 @@ class Setting(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class ApiKey(BaseModel):
+    """A key of the service API (migration 4). Only a hash of the secret is kept.
+
+    A key reads ``psk_<lookup><secret>``: ``lookup`` finds the row, the SHA-256
+    of the whole key is then compared in constant time (shared.accounts.api_keys).
+    """
+
+    id = AutoField()
+    name = CharField(max_length=100)
+    scope = CharField(max_length=16)
+    lookup = CharField(unique=True, max_length=32)
+    key_hash = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
 ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1
+
+
+def bump_access_versions(*where) -> int:
+    """Mark the access answers of the users ``where`` selects as changed; in the caller's transaction."""
+    return User.update(access_version=User.access_version + 1).where(*where).execute()
