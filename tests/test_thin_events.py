@@ -7,11 +7,13 @@ import time
 import pytest
 
 from shared.infra.models import StripeEvent, Subscription
+from shared.infra.stripe_client import build_stripe_client
 from shared.sync.apply import FETCH_ALWAYS, EventApplier
 from shared.sync.handlers import NO_CHANGE
 from shared.sync.inbox import Envelope
 from stripe_sandbox import thin
 from stripe_sandbox.server import run_in_thread
+from tests.settings_helpers import make_settings
 from tests.stripe_fixtures import body_of
 
 
@@ -151,3 +153,17 @@ def test_fetch_mode_always_stores_the_current_state_even_for_an_old_snapshot(db,
     assert (ties.fetches, always.fetches) == (0, 1)
     stored = Subscription.get_by_id(sub_id)
     assert (stored.status, stored.cancel_at_period_end) == ("active", True)
+
+
+def test_stripes_429s_during_a_burst_are_waited_out_and_no_event_fails(db, sandbox, redis_url):
+    subs = [subscribe(sandbox, f"rate{i}@example.com") for i in range(6)]
+    settings = make_settings("sqlite://", redis_url, stripe_api_base=sandbox.api_base, stripe_rate_limit=1000)
+    client = build_stripe_client(settings)  # the service's own client, allowed far more than the sandbox
+    sandbox.sandbox.rate_limit.configure(2)
+
+    results = EventApplier(client).apply_batch(envelopes(notifications(sandbox)))
+
+    assert {r.outcome for r in results} == {"applied"}
+    assert all(Subscription.get_by_id(s).status == "active" for s in subs)
+    throttled = sandbox.sandbox.rate_limit.state()["throttled"]
+    assert throttled > 0 and client._requestor._client.rate_limited == throttled  # type: ignore[attr-defined]
