@@ -6,14 +6,15 @@ import time
 
 import pytest
 
-from shared.infra.models import StripeEvent, Subscription
+from shared.accounts.users import create_user
+from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.stripe_client import build_stripe_client
 from shared.sync.apply import FETCH_ALWAYS, EventApplier
 from shared.sync.handlers import NO_CHANGE
 from shared.sync.inbox import Envelope
 from stripe_sandbox import thin
 from stripe_sandbox.server import run_in_thread
-from tests.settings_helpers import make_settings
+from tests.settings_helpers import TEST_PASSWORDS, make_settings
 from tests.stripe_fixtures import body_of
 
 
@@ -167,3 +168,18 @@ def test_stripes_429s_during_a_burst_are_waited_out_and_no_event_fails(db, sandb
     assert all(Subscription.get_by_id(s).status == "active" for s in subs)
     throttled = sandbox.sandbox.rate_limit.state()["throttled"]
     assert throttled > 0 and client._requestor._client.rate_limited == throttled  # type: ignore[attr-defined]
+
+
+def test_a_thin_customer_deleted_unlinks_its_user_without_a_fetch(db, sandbox):
+    made = sandbox.sandbox.create_subscription("gone@example.com", "basic")
+    customer_id = made["customer"]["id"]
+    user = create_user("gone@example.com", "correct horse battery", TEST_PASSWORDS)
+    User.update(stripe_customer_id=customer_id).where(User.id == user.id).execute()
+    sandbox.stripe_client().v1.customers.delete(customer_id)
+    [deleted] = [thin.notification(e) for e in sandbox.sandbox.events("customer.deleted")]
+
+    applier = EventApplier(sandbox.stripe_client())
+    [result] = applier.apply_batch(envelopes([deleted]))
+
+    assert (result.outcome, result.customer_id, applier.fetches) == ("applied", customer_id, 0)
+    assert User.get_by_id(user.id).stripe_customer_id is None
