@@ -84,11 +84,13 @@ class ObjectFetcher:
 
     def related(self, kind: str, object_id: str) -> tuple[dict, float]:
         """The object a thin event of ``kind`` names (its id was checked by shared.sync.event_shape)."""
+        if kind in SUBSCRIPTION_EVENTS:
+            return self.get(object_id)
         if kind in CHECKOUT_EVENTS:
             return self.fetch(object_id, self.client.v1.checkout.sessions.retrieve)
         if kind in INVOICE_EVENTS:
             return self.fetch(object_id, self.client.v1.invoices.retrieve)
-        return self.get(object_id)
+        raise EventError(f"no way to fetch the object of a thin {kind} event")
 
     def fetch(self, object_id: str, retrieve) -> tuple[dict, float]:
         if object_id not in self.cache:

@@ -186,11 +186,12 @@ OBJECT_CHECKS = {
 }
 
 
-# A thin notification of a handled type: the snapshot type whose handler applies it,
-# and the id pattern of the object it names (what the worker fetches).
+# A thin notification of a handled type: the id pattern of the object it names (what
+# the worker fetches; shared.sync.apply.ObjectFetcher.related knows how), and the
+# snapshot type whose handler then applies it. A type handled for snapshots but not
+# listed here (no way to fetch its object yet) is recorded ignored when thin.
 THIN_PREFIX = "v1."
 THIN_OBJECT = "v2.core.event"
-THIN_TYPES = {THIN_PREFIX + kind: kind for kind in OBJECT_CHECKS}
 _RELATED = "related_object.id"
 THIN_RELATED_IDS = {
     **{THIN_PREFIX + k: (SUBSCRIPTION_ID, _RELATED, "a Stripe subscription id (sub_...)") for k in SUBSCRIPTION_EVENTS},
@@ -198,6 +199,7 @@ THIN_RELATED_IDS = {
     **{THIN_PREFIX + k: (CHECKOUT_ID, _RELATED, "a Stripe checkout session id (cs_...)") for k in CHECKOUT_EVENTS},
     THIN_PREFIX + "customer.deleted": (CUSTOMER_ID, _RELATED, "a Stripe customer id (cus_...)"),
 }
+THIN_TYPES = {thin_type: thin_type.removeprefix(THIN_PREFIX) for thin_type in THIN_RELATED_IDS}
 
 
 def customer_reference(value: Any) -> str | None:
