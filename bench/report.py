@@ -13,6 +13,10 @@ def markdown(results: dict) -> str:
         parts.append(access_table(results["access"]))
     if "notify" in results:
         parts.append(notify_table(results["notify"]))
+    if "thin" in results:
+        from bench.thin_burst import thin_table
+
+        parts.append(thin_table(results["thin"]))
     return "\n\n".join(parts)
 
 
