@@ -24,6 +24,7 @@ from tests.processes import ROOT
 from tests.services import free_port, wait_for
 
 BANNER = re.compile(r"Billing portal running: (http://\S+)")
+HOST_BANNER = re.compile(r"Example host app \(Acme Notes\): (http://\S+)\n  Sign in there as (\S+) / (\S+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 STRIPPED = (
     "REDIS_URL",
@@ -94,10 +95,11 @@ def processes_running_from(folder: Path) -> list[str]:
 def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
     clone = clean_clone(tmp_path)
     env = {key: value for key, value in os.environ.items() if key not in STRIPPED}
-    port, sandbox_port = free_port(), free_port()
+    port, sandbox_port, host_port = free_port(), free_port(), free_port()
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - the runner writes it; read back at the end
+    ports = ["--port", str(port), "--sandbox-port", str(sandbox_port), "--host-app-port", str(host_port)]
     runner = subprocess.Popen(
-        ["scripts/run", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+        ["scripts/run", *ports],
         cwd=clone,
         env=env,
         stdout=log,
@@ -135,6 +137,7 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
             what="the subscription in the database",
         )
         assert status["subscription"]["price_id"] == "price_sbx_basic"
+        host_app_hands_off_to_the_service(tmp_path / "run.log", url)
     finally:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         code = runner.wait(60)
@@ -147,6 +150,25 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         else None
     )
     assert not processes_running_from(clone), leftovers
+
+
+def host_app_hands_off_to_the_service(log_path: Path, service_url: str) -> None:
+    """The example host app runs beside the service with its API key and hand-off secret wired."""
+    host_url, email, password = HOST_BANNER.search(log_path.read_text(errors="replace")).groups()
+    browser = Browser()
+    wait_for(lambda: "Sign in to Acme Notes" in browser.get(host_url + "login"), timeout=60, what="the host app")
+    token = CSRF.search(browser.get(host_url + "login")).group(1)
+    status, _ = browser.post_form(host_url + "login", {"email": email, "password": password, "csrf_token": token})
+    assert status == 302
+    try:
+        browser.get(host_url + "pro")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403 and "Locked" in exc.read().decode()  # asked the service with its API key
+    else:
+        raise AssertionError("the Pro page opened for a user who never paid")
+    landed = browser.get(host_url + "billing")  # provisioned, handed off, redirected to the billing page
+    assert email in landed and "You have no subscription yet." in landed, landed
+    assert browser.json(service_url + "api/billing/status")["has_access"] is False
 
 
 REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+);url=([^"]+)">')
