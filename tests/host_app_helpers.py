@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,8 @@ from standardwebhooks.webhooks import Webhook
 from examples.host_app import create_app
 from examples.host_app.store import DEMO_EMAIL, DEMO_PASSWORD
 from tests.auth_helpers import csrf_token
+from tests.processes import BIN, Process, _get_status
+from tests.services import wait_for
 
 HANDOFF_SECRET = "host-app-hand-off-secret-of-at-least-32-characters"
 HOST_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the example host app's test secret").decode()
@@ -82,3 +85,19 @@ def post_signed(client, payload, **signing):
 
 
 MINUTES = timedelta(minutes=1)
+
+
+def start_host_app(log_dir, port: int, service_url: str, api_key: str, **config):
+    """The host app under gunicorn, as scripts/run starts it; (process, URL) once it answers."""
+    env = dict(os.environ)
+    settings = {
+        **host_config(log_dir, BILLING_URL=service_url, BILLING_API_KEY=api_key, **config),
+        "TESTING": False,
+    }
+    env.update({f"ACME_{name}": str(value) for name, value in settings.items() if name != "TESTING"})
+    env.pop("GUNICORN_CMD_ARGS", None)
+    args = [str(BIN / "gunicorn"), "-c", "examples/host_app/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}"]
+    host = Process("host", [*args, "examples.host_app:create_app()"], env, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _get_status(url + "/login") == 200, timeout=30, what="the host app")
+    return host, url

@@ -28,7 +28,9 @@ csrf = CSRFProtect()
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.update(ACCESS_CACHE_SECONDS=60, MAX_CONTENT_LENGTH=64 * 1024)
+    # Browsers keep cookies per host, not per port: beside the service on 127.0.0.1, a cookie
+    # named "session" would be the service's too.
+    app.config.update(ACCESS_CACHE_SECONDS=60, MAX_CONTENT_LENGTH=64 * 1024, SESSION_COOKIE_NAME="acme_session")
     if test_config is None:
         app.config.from_prefixed_env("ACME")
     else:
