@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.parse
 from datetime import UTC, datetime
 
 import jwt
 import pytest
+from flask import Flask
 
 from examples.host_app import create_app, store
 from shared.infra.models import User
 from tests.api_helpers import get_access, new_key
 from tests.host_app_helpers import (
     HANDOFF_SECRET,
+    HOST_WEBHOOK_SECRET,
     MINUTES,
     access_answer,
     host_app,
@@ -29,6 +32,7 @@ from tests.host_app_helpers import (
     signed_headers,
 )
 from tests.ops_helpers import ServedApp
+from tests.processes import ROOT
 from tests.settings_helpers import make_settings
 from tests.test_service_api import subscribe
 
@@ -266,3 +270,18 @@ def test_a_held_answer_is_shown_while_the_service_is_down(host, browser):
     host.config["ACCESS_CACHE_SECONDS"] = 0
     post_signed(browser, notification(access_answer(version=2)))
     assert browser.get("/pro").status_code == 200  # asked, refused, fell back to what it holds
+
+
+def test_the_readmes_receiver_example_keeps_a_signed_notification_and_refuses_a_forged_one():
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"### Receiving notifications.*?```python\n(.*?)```", readme, re.S).group(1)
+    kept = []
+    keep_if_newer = lambda *args: kept.append(args)  # noqa: E731 - the example's own name for the host's store
+    names = {"app": Flask("readme"), "HOST_WEBHOOK_SECRET": HOST_WEBHOOK_SECRET, "keep_if_newer": keep_if_newer}
+    exec(example, names)
+    client = names["app"].test_client()
+    body = json.dumps(notification(access_answer(version=7))).encode()
+    assert client.post("/hooks/billing", data=body, headers=signed_headers(body)).status_code == 204
+    assert kept == [("1", 7, access_answer(version=7))]
+    forged = signed_headers(body, secret="whsec_" + base64.b64encode(b"someone else").decode())
+    assert client.post("/hooks/billing", data=body, headers=forged).status_code == 401 and len(kept) == 1
