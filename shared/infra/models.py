@@ -136,9 +136,30 @@ class ApiKey(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
+class HostNotification(BaseModel):
+    """The host app's news of one user (migration 5): one row per user, its newest access version.
+
+    Written in the transaction that changed the answer (shared.infra.access_changes);
+    delivered by RQ jobs (shared.billing.host_notifications). A newer version replaces
+    one not yet delivered; ``claim`` marks the one job sending it, until ``next_attempt_at``.
+    """
+
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+    id = AutoField()
+    user_id = IntegerField(unique=True)
+    version = BigIntegerField()
+    state = CharField(max_length=16)
+    pending_since = DateTimeField(null=True)
+    next_attempt_at = DateTimeField()
+    attempts = IntegerField(default=0)
+    claim = CharField(null=True, max_length=32)
+    last_error = TextField(null=True)
+    delivered_version = BigIntegerField(null=True)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False),)
+
+
 ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1
-
-
-def bump_access_versions(*where) -> int:
-    """Mark the access answers of the users ``where`` selects as changed; in the caller's transaction."""
-    return User.update(access_version=User.access_version + 1).where(*where).execute()

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.infra import bulk
+from shared.infra.access_changes import bump_access_versions
 from shared.infra.db import is_postgres
-from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Subscription, User, bump_access_versions
+from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Subscription, User
 
 WRITABLE = [field for field in Subscription._meta.sorted_fields if field.name != "id"]
 CUSTOMER = ANSWERED_SUBSCRIPTION_COLUMNS.index("customer_id")
