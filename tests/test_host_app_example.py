@@ -274,7 +274,7 @@ def test_a_held_answer_is_shown_while_the_service_is_down(host, browser):
 def test_the_readmes_receiver_example_keeps_the_newest_answer_and_refuses_a_forged_one():
     readme = (ROOT / "README.md").read_text()
     example = re.search(r"### Notifications: told the moment.*?```python\n(.*?)```", readme, re.S).group(1)
-    names = {"HOST_WEBHOOK_SECRET": HOST_WEBHOOK_SECRET}
+    names = {"__name__": "readme_example", "HOST_WEBHOOK_SECRET": HOST_WEBHOOK_SECRET}
     exec(example, names)
     client = names["app"].test_client()
     for version in (7, 6):  # the older one arrives late
