@@ -68,6 +68,14 @@ class Browser:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers.get("Location")
 
+    def status_and_page(self, url: str) -> tuple[int, str]:
+        """A page that may be an error page (a locked page is a 403)."""
+        try:
+            with self.opener.open(url, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
     def json(self, url: str) -> dict:
         return json.loads(self.get(url))
 
@@ -137,7 +145,7 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
             what="the subscription in the database",
         )
         assert status["subscription"]["price_id"] == "price_sbx_basic"
-        host_app_hands_off_to_the_service(tmp_path / "run.log", url)
+        host_app_journey(tmp_path / "run.log", url)
     finally:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         code = runner.wait(60)
@@ -152,23 +160,32 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
     assert not processes_running_from(clone), leftovers
 
 
-def host_app_hands_off_to_the_service(log_path: Path, service_url: str) -> None:
-    """The example host app runs beside the service with its API key and hand-off secret wired."""
+def host_app_journey(log_path: Path, service_url: str) -> None:
+    """The example host app, wired to the service: locked, Billing, paid, unlocked by the notification."""
     host_url, email, password = HOST_BANNER.search(log_path.read_text(errors="replace")).groups()
     browser = Browser()
     wait_for(lambda: "Sign in to Acme Notes" in browser.get(host_url + "login"), timeout=60, what="the host app")
     token = CSRF.search(browser.get(host_url + "login")).group(1)
     status, _ = browser.post_form(host_url + "login", {"email": email, "password": password, "csrf_token": token})
     assert status == 302
-    try:
-        browser.get(host_url + "pro")
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 403 and "Locked" in exc.read().decode()  # asked the service with its API key
-    else:
-        raise AssertionError("the Pro page opened for a user who never paid")
+    status, page = browser.status_and_page(host_url + "pro")
+    assert status == 403 and "Locked" in page  # asked the service with the key scripts/run made
     landed = browser.get(host_url + "billing")  # provisioned, handed off, redirected to the billing page
     assert email in landed and "You have no subscription yet." in landed, landed
-    assert browser.json(service_url + "api/billing/status")["has_access"] is False
+
+    token = CSRF.search(landed).group(1)
+    status, checkout_url = browser.post_form(
+        service_url + "api/billing/checkout", {"price": "pro", "csrf_token": token}
+    )
+    assert status == 303
+    status, _ = browser.post_form(checkout_url, {"card": "4242 4242 4242 4242", "action": "pay"})
+    assert status == 303
+    status, page = wait_for(
+        lambda: (found := browser.status_and_page(host_url + "pro"))[0] == 200 and found,
+        timeout=60,
+        what="the notification to open Pro notes",
+    )
+    assert 'id="source">notified at' in page
 
 
 REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+);url=([^"]+)">')
