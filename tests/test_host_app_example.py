@@ -172,6 +172,20 @@ def test_a_missing_setting_stops_the_app_naming_it(tmp_path):
         create_app(config)
 
 
+def test_the_app_reads_its_settings_from_acme_variables(tmp_path, monkeypatch):
+    for name, value in host_config(tmp_path, BILLING_URL="http://billing.example/", ACCESS_CACHE_SECONDS=30).items():
+        monkeypatch.setenv(f"ACME_{name}", str(value))
+    config = create_app().config
+    assert (config["BILLING_URL"], config["ACCESS_CACHE_SECONDS"]) == ("http://billing.example", 30)
+    assert config["WEBHOOK_SECRET"] == HOST_WEBHOOK_SECRET and config["SESSION_COOKIE_NAME"] == "acme_session"
+
+
+@pytest.mark.parametrize("seconds", ["soon", -1, True, None])
+def test_a_cache_time_that_is_no_number_of_seconds_stops_the_app(tmp_path, seconds):
+    with pytest.raises(RuntimeError, match="ACME_ACCESS_CACHE_SECONDS"):
+        create_app(host_config(tmp_path, ACCESS_CACHE_SECONDS=seconds))
+
+
 def test_without_the_service_and_nothing_held_the_gated_page_stays_locked(browser):
     answer = browser.get("/pro")
     assert answer.status_code == 503 and "not reachable" in answer.text

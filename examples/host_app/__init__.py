@@ -38,6 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     missing = [f"ACME_{name}" for name in REQUIRED if not app.config.get(name)]
     if missing:
         raise RuntimeError(f"Acme Notes needs {', '.join(missing)} in its environment")
+    cache_seconds = app.config["ACCESS_CACHE_SECONDS"]
+    if isinstance(cache_seconds, bool) or not isinstance(cache_seconds, int | float) or cache_seconds < 0:
+        raise RuntimeError("ACME_ACCESS_CACHE_SECONDS must be a number of seconds, 0 or more")
     app.config["BILLING_URL"] = str(app.config["BILLING_URL"]).rstrip("/")
     csrf.init_app(app)
     csrf.exempt(hooks.bp)  # the service signs its notifications; no browser posts there
