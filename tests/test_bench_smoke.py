@@ -1,4 +1,4 @@
-"""The quick apply benchmark runs end to end: real workers drain every event.
+"""The quick benchmarks run end to end: real workers drain every event, the host hears of every change.
 
 Only completeness is checked, never speed: timings on a shared box are noise.
 """
@@ -17,3 +17,24 @@ def test_quick_apply_benchmark_drains_every_event(tmp_path):
     assert sum(run["ledger"].values()) == run["unique_events"] > 0
     assert run["ledger"].get("failed", 0) == 0
     assert run["rq_leftovers"] == 0
+
+
+def test_quick_thin_burst_fetches_and_applies_every_notification(tmp_path):
+    from bench.thin_burst import QUICK as THIN_QUICK
+    from bench.thin_burst import run_thin
+
+    run = run_thin(tmp_path, THIN_QUICK)
+    # Ignored: a worker's fetch that lost to the other worker's newer one (shared.sync.ordering.fetch_is_current).
+    assert set(run["ledger"]) <= {"applied", "ignored"} and sum(run["ledger"].values()) == run["notifications"]
+    assert run["all_active"] and run["rq_leftovers"] == 0
+    assert run["subscriptions"] <= run["fetches"] <= run["notifications"]  # each one's notifications coalesced
+
+
+def test_quick_notification_lag_benchmark_tells_the_host_of_every_event(tmp_path):
+    from bench.notify import QUICK as NOTIFY_QUICK
+    from bench.notify import run_notify
+
+    [run] = run_notify(tmp_path, replace(NOTIFY_QUICK, seconds=2))
+    assert run["events"] == NOTIFY_QUICK.rate * 2  # every POST answered 200
+    assert (run["never_notified"], run["unverified"]) == (0, 0)
+    assert 0 < run["notifications"] <= run["events"]  # a notification may cover several events of one user
