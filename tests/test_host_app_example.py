@@ -6,6 +6,7 @@ against the real service app served over HTTP, on both databases.
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
@@ -163,6 +164,18 @@ def test_a_body_over_64_kib_is_413_and_changes_nothing(host, browser):
 def test_the_receiver_needs_no_browser_session_or_csrf_token(host):
     answer = post_signed(host.test_client(), notification(access_answer(version=2)))
     assert answer.status_code == 200 and held(host).version == 2
+
+
+def test_the_example_uses_the_service_over_http_only():
+    """Nothing of the service's code: the example must work copied into a repository of its own."""
+    service_packages = {"portal_service", "worker", "shared", "stripe_sandbox", "devrun", "bench", "tests"}
+    found = []
+    for path in sorted((ROOT / "examples").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {name}" for name in names if name.split(".")[0] in service_packages]
+    assert found == []
 
 
 def test_a_missing_setting_stops_the_app_naming_it(tmp_path):
