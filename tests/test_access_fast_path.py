@@ -10,6 +10,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from portal_service.access_fast_path import AccessFastPath
 from shared.infra.db import database
+from shared.billing.status import access_answers
 from shared.infra.models import User
 from tests.api_helpers import bearer, get_access, new_key, put_customer
 from tests.services import postgres_only
@@ -79,3 +80,12 @@ def test_a_connection_the_server_ended_is_replaced_without_a_failed_answer(clien
     assert response.status_code == 200
     assert response.get_json()["email"] == "plain@example.com"
     assert "access fast path left a request to the route" in caplog.text
+
+
+@postgres_only
+def test_a_compiled_query_inside_a_transaction_leaves_the_transaction_usable(client, key):
+    put_customer(client, key, "plain", "plain@example.com")
+    database.close()  # a new connection: nothing prepared on it yet
+    with database.atomic():
+        assert access_answers(["plain"])["plain"]["email"] == "plain@example.com"
+        assert User.select().count() == 1  # the transaction was not aborted
