@@ -9,8 +9,8 @@ import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from portal_service.access_fast_path import AccessFastPath
-from shared.infra.db import database
 from shared.billing.status import access_answers
+from shared.infra.db import database
 from shared.infra.models import User
 from tests.api_helpers import bearer, get_access, new_key, put_customer
 from tests.services import postgres_only
