@@ -69,6 +69,7 @@ def test_top_level_help_lists_this_projects_commands(tmp_path):
     assert listed_commands(result.stdout) == {
         "db": "Database schema.",
         "events": "Stripe events.",
+        "catalog": "Products, prices and features, from a file.",
         "failed": "Events whose retries are exhausted.",
         "portal-config": "Customer Portal configuration, from a file.",
         "sync": "Bring subscription rows up to date with Stripe.",

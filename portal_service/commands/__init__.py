@@ -12,10 +12,11 @@ from flask import Flask
 
 def all_commands() -> list[click.Command]:
     """Every operator command and group: for the console script and for ``app.cli``."""
-    from portal_service.commands import db, events, failed, portal_config, sync, users
+    from portal_service.commands import catalog, db, events, failed, portal_config, sync, users
 
     return [
         db.db_group,
+        catalog.catalog_group,
         sync.sync_command,
         events.events_group,
         failed.failed_group,

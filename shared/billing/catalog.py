@@ -201,10 +201,10 @@ def _extra_steps(catalog: Catalog, current: Current) -> Iterator[Step]:
     price_keys = {price.lookup_key for _, price in catalog.prices()}
     managed = {product["id"] for product in current.products.values()}
     stale = [p for key, p in current.prices.items() if key not in price_keys and p.get("product") in managed]
-    for price in stale + current.unkeyed_prices:
+    for price in stale + _replaced_prices(catalog, current) + current.unkeyed_prices:
         if price.get("active"):
-            change = Change("price", "archive", price.get("lookup_key") or price["id"])
-            yield Step(change, "update_price", (price["id"], {"active": False}))
+            label = price["id"] if price in stale else f"{price['id']} (replaced or without a lookup key)"
+            yield Step(Change("price", "archive", label), "update_price", (price["id"], {"active": False}))
     product_keys = {product.lookup_key for product in catalog.products}
     for key, found in current.products.items():
         if key not in product_keys and found.get("active"):
@@ -213,6 +213,17 @@ def _extra_steps(catalog: Catalog, current: Current) -> Iterator[Step]:
     for key, found in current.features.items():
         if key not in feature_keys and found.get("active"):
             yield Step(Change("feature", "archive", key), "update_feature", (found["id"], {"active": False}))
+
+
+def _replaced_prices(catalog: Catalog, current: Current) -> list[dict]:
+    """Prices whose lookup key a new price takes over in this run: the file no longer names their terms."""
+    replaced = []
+    for product, spec in catalog.prices():
+        found = current.prices.get(spec.lookup_key)
+        product_id = _id_of(current.products.get(product.lookup_key))
+        if found and (_price_terms(found) != _terms(spec) or found.get("product") != product_id):
+            replaced.append(found)
+    return replaced
 
 
 def _detach_steps(catalog: Catalog, current: Current) -> Iterator[Step]:
