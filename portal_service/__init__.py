@@ -81,13 +81,14 @@ def register_middleware(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal_service import auth, billing_api, dashboard, handoff, ops
+    from portal_service import auth, billing_api, dashboard, handoff, ops, service_api
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(handoff.bp)
     app.register_blueprint(billing_api.bp)
     app.register_blueprint(dashboard.bp)
+    service_api.init_app(app)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from shared.accounts.api_keys import LastUsed
 from shared.accounts.login_throttle import LoginThrottle
 from shared.accounts.passwords import Passwords
 from shared.billing.plans import PlanCatalog
@@ -35,6 +36,7 @@ def init_app(app: Flask, settings: Settings, client: stripe.StripeClient | None 
     app.extensions["plans"] = PlanCatalog(client, settings.billing_plans)
     app.extensions["login_throttle"] = LoginThrottle(conn)
     app.extensions["passwords"] = Passwords.for_profile(settings.password_hash_profile)
+    app.extensions["api_key_usage"] = LastUsed()
 
 
 def settings() -> Settings:
@@ -59,6 +61,10 @@ def login_throttle() -> LoginThrottle:
 
 def passwords() -> Passwords:
     return current_app.extensions["passwords"]
+
+
+def api_key_usage() -> LastUsed:
+    return current_app.extensions["api_key_usage"]
 
 
 def clock() -> Callable[[], float]:

@@ -55,7 +55,7 @@ def _accept(token: str | None, secrets: tuple[str, ...]) -> tuple[handoff.Handof
 
 def _user_of(verified: handoff.Handoff) -> User:
     try:
-        return upsert_external_user(verified.external_id, verified.email)
+        return upsert_external_user(verified.external_id, verified.email)[0]
     except EmailOfAnotherUser:
         log.warning("hand-off refused: the email of external id %r belongs to another user", verified.external_id)
         raise handoff.HandoffRefused(

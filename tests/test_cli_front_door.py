@@ -67,6 +67,7 @@ def test_top_level_help_lists_this_projects_commands(tmp_path):
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("Usage: portal-service [OPTIONS] COMMAND [ARGS]...\n")
     assert listed_commands(result.stdout) == {
+        "api-key": "Keys the host app's backend calls /api/v1/ with.",
         "db": "Database schema.",
         "events": "Stripe events.",
         "catalog": "Products, prices and features, from a file.",

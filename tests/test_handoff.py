@@ -233,7 +233,7 @@ class UserBeforeMigration3(models.BaseModel):
         table_name = "user"
 
 
-def test_migration_3_adds_external_id_to_a_database_with_users(db_url):
+def test_migrations_3_and_4_add_their_columns_to_a_database_with_users(db_url):
     from shared.infra.db import init_database
 
     init_database(db_url)
@@ -243,10 +243,13 @@ def test_migration_3_adds_external_id_to_a_database_with_users(db_url):
         for version, name, _ in migrations.MIGRATIONS[:2]:
             models.SchemaMigration.create(version=version, name=name)
         UserBeforeMigration3.create(email="old@example.com", password_hash="x", created_at="2026-01-01 00:00:00")
-        assert migrations.upgrade() == [(3, "users from the host app: user.external_id")]
+        assert [version for version, _ in migrations.upgrade()] == [3, 4]
         assert migrations.upgrade() == []
-        migrations.MIGRATIONS[2][2]()  # the step itself is harmless run again
-        assert User.get(User.email == "old@example.com").external_id is None
+        migrations.MIGRATIONS[2][2]()  # the steps themselves are harmless run again
+        migrations.MIGRATIONS[3][2]()
+        old = User.get(User.email == "old@example.com")
+        assert (old.external_id, old.access_version) == (None, 1)
+        assert models.ApiKey.select().count() == 0
         User.create(email="new@example.com", password_hash="", external_id="e1")
         with pytest.raises(Exception, match=r"(?i)unique"), database.atomic():
             User.create(email="other@example.com", password_hash="", external_id="e1")

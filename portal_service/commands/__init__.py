@@ -12,9 +12,10 @@ from flask import Flask
 
 def all_commands() -> list[click.Command]:
     """Every operator command and group: for the console script and for ``app.cli``."""
-    from portal_service.commands import catalog, db, events, failed, portal_config, sync, users
+    from portal_service.commands import api_keys, catalog, db, events, failed, portal_config, sync, users
 
     return [
+        api_keys.api_key_group,
         db.db_group,
         catalog.catalog_group,
         sync.sync_command,

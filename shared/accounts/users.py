@@ -14,6 +14,7 @@ from shared.infra.models import User
 MIN_PASSWORD_LENGTH = 8
 MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
 MAX_EXTERNAL_ID_LENGTH = 255
+EXTERNAL_ID_RULE = f"must be 1 to {MAX_EXTERNAL_ID_LENGTH} characters, not blank, without control characters"
 NO_PASSWORD = ""  # a user from the host app signs in there; no password matches this
 
 
@@ -76,11 +77,12 @@ def is_valid_external_id(external_id: object) -> bool:
     return not any(unicodedata.category(char) == "Cc" for char in external_id)
 
 
-def upsert_external_user(external_id: str, email: str) -> User:
+def upsert_external_user(external_id: str, email: str) -> tuple[User, bool]:
     """Find the host app's user by ``external_id`` or create it; its email follows the host app's.
 
-    An email that already belongs to a different user here is refused, never merged.
-    Two first sign-ins at once: the loser of the unique index finds the winner's row.
+    Answers the user and whether it was created. An email that already belongs
+    to a different user here is refused, never merged. Two first sign-ins at
+    once: the loser of the unique index finds the winner's row.
     """
     if not is_valid_external_id(external_id):
         raise AccountError("The user id sent by the app is not valid.")
@@ -92,18 +94,18 @@ def upsert_external_user(external_id: str, email: str) -> User:
         return _upsert(external_id, normalize_email(email))
 
 
-def _upsert(external_id: str, email: str) -> User:
+def _upsert(external_id: str, email: str) -> tuple[User, bool]:
     with database.atomic():
         user = User.get_or_none(User.external_id == external_id)
         holder = User.get_or_none(User.email == email)
         if holder is not None and (user is None or holder.id != user.id):
             raise EmailOfAnotherUser("This email address already belongs to another account here.")
         if user is None:
-            return User.create(external_id=external_id, email=email, password_hash=NO_PASSWORD)
+            return User.create(external_id=external_id, email=email, password_hash=NO_PASSWORD), True
         if user.email != email:
-            user.email = email
-            user.save(only=[User.email])
-        return user
+            User.update(email=email, access_version=User.access_version + 1).where(User.id == user.id).execute()
+            return User.get(User.id == user.id), False
+        return user, False
 
 
 def find_by_email(email: str) -> User | None:

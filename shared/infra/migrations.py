@@ -34,10 +34,19 @@ def _user_external_id() -> None:
         alter(migrator.add_index(table, ("external_id",), unique=True))
 
 
+def _service_api() -> None:
+    """Add ``user.access_version`` and the ``api_key`` table, unless a fresh migration 1 already made them."""
+    table = models.User._meta.table_name
+    if "access_version" not in {column.name for column in database.get_columns(table)}:
+        alter(SchemaMigrator.from_database(database).add_column(table, "access_version", models.User.access_version))
+    database.create_tables([models.ApiKey], safe=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "users, subscriptions and the event ledger", _initial_schema),
     (2, "settings recorded by operator commands", _settings_table),
     (3, "users from the host app: user.external_id", _user_external_id),
+    (4, "the service API: api_key, user.access_version", _service_api),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -31,6 +31,8 @@ class User(BaseModel):
     external_id = CharField(null=True, unique=True, max_length=255)  # the host app's user id (migration 3)
     stripe_customer_id = CharField(null=True, unique=True, max_length=255)
     created_at = DateTimeField(default=utcnow)
+    # Grows whenever this user's access answer changes (migration 4): bump_access_versions.
+    access_version = BigIntegerField(default=1)
 
 
 class Subscription(BaseModel):
@@ -97,4 +99,26 @@ class Setting(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class ApiKey(BaseModel):
+    """A key of the service API (migration 4). Only a hash of the secret is kept.
+
+    A key reads ``psk_<lookup><secret>``: ``lookup`` finds the row, the SHA-256
+    of the whole key is then compared in constant time (shared.accounts.api_keys).
+    """
+
+    id = AutoField()
+    name = CharField(max_length=100)
+    scope = CharField(max_length=16)
+    lookup = CharField(unique=True, max_length=32)
+    key_hash = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
 ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1
+
+
+def bump_access_versions(*where) -> int:
+    """Mark the access answers of the users ``where`` selects as changed; in the caller's transaction."""
+    return User.update(access_version=User.access_version + 1).where(*where).execute()

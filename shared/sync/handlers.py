@@ -13,7 +13,7 @@ from peewee import fn
 
 from shared.infra.db import database
 from shared.infra.errors import CustomerOfAnotherUser, UnmatchedCheckout
-from shared.infra.models import StripeEvent, Subscription, User
+from shared.infra.models import StripeEvent, Subscription, User, bump_access_versions
 from shared.infra.parsing import plain_int
 from shared.infra.timeutil import from_epoch, utcnow
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
@@ -132,7 +132,8 @@ def link_checkout_session(session: dict) -> Effect:
         return Effect(StripeEvent.APPLIED, "customer already linked")
     owner = User.alias()
     taken = fn.EXISTS(owner.select(owner.id).where(owner.stripe_customer_id == customer_id))
-    if not User.update(stripe_customer_id=customer_id).where(User.id == user.id, ~taken).execute():
+    linked = User.update(stripe_customer_id=customer_id, access_version=User.access_version + 1)
+    if not linked.where(User.id == user.id, ~taken).execute():
         owner_id = User.select(User.id).where(User.stripe_customer_id == customer_id).scalar()
         raise CustomerOfAnotherUser(
             f"checkout {session.get('id')}: customer {customer_id} is already linked to user {owner_id}; "
@@ -144,6 +145,7 @@ def link_checkout_session(session: dict) -> Effect:
 def forget_customer(event: Event, rows: LockedSubscriptions) -> Effect:
     """A deleted customer: unlink its user; Stripe cancels its subscriptions."""
     customer_id = event.obj.get("id")
+    bump_access_versions(User.stripe_customer_id == customer_id)  # the answer loses its customer
     User.update(stripe_customer_id=None).where(User.stripe_customer_id == customer_id).execute()
     live = Subscription.select(Subscription.id).where(
         Subscription.customer_id == customer_id, Subscription.status != "canceled"

@@ -5,6 +5,9 @@ Locking every row the batch touches at the start, in id order, gives all
 batches the same lock order, so concurrent workers on PostgreSQL cannot
 deadlock. Changing them in memory and writing them back with one bulk upsert
 keeps the cost per event to Python work, not SQL statements.
+
+A row whose access-relevant columns changed bumps the access version of its
+customer's user in the same transaction, so the host app's answer says so.
 """
 
 from __future__ import annotations
@@ -13,15 +16,36 @@ from collections.abc import Mapping
 
 from shared.infra import bulk
 from shared.infra.db import is_postgres
-from shared.infra.models import Subscription
+from shared.infra.models import Subscription, User, bump_access_versions
 
 WRITABLE = [field for field in Subscription._meta.sorted_fields if field.name != "id"]
+# The columns an access answer (shared.billing.status) is made of, or chosen by.
+ANSWERED = (
+    "customer_id",
+    "status",
+    "price_id",
+    "product_id",
+    "quantity",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "created",
+    "latest_invoice_status",
+)
+
+
+def answered(row: Subscription) -> tuple:
+    return tuple(getattr(row, name) for name in ANSWERED)
 
 
 class LockedSubscriptions:
     def __init__(self):
         self.rows: dict[str, Subscription] = {}
         self.dirty: set[str] = set()
+        self.as_locked: dict[str, tuple] = {}
 
     def lock(self, wanted: Mapping[str, str | None]) -> None:
         """Create (empty) and lock the rows ``{subscription id: customer id}``."""
@@ -35,7 +59,9 @@ class LockedSubscriptions:
         query = Subscription.select().where(Subscription.id.in_(ids)).order_by(Subscription.id)
         if is_postgres():
             query = query.for_update()
-        self.rows.update((row.id, row) for row in query)
+        for row in query:
+            self.rows[row.id] = row
+            self.as_locked[row.id] = answered(row)
 
     def get(self, sub_id: str | None) -> Subscription | None:
         return self.rows.get(sub_id) if sub_id else None
@@ -68,4 +94,16 @@ class LockedSubscriptions:
         ]
         if empty:
             Subscription.delete().where(Subscription.id.in_(empty), Subscription.status.is_null()).execute()
+        self._bump_changed_answers(changed)
         self.dirty.clear()
+
+    def _bump_changed_answers(self, changed: list[Subscription]) -> None:
+        customers: set[str] = set()
+        for row in changed:
+            before = self.as_locked[row.id]
+            after = answered(row)
+            if before != after:
+                customers.update({before[0], after[0]} - {""})
+                self.as_locked[row.id] = after
+        if customers:
+            bump_access_versions(User.stripe_customer_id.in_(sorted(customers)))

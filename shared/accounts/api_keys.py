@@ -1,0 +1,120 @@
+"""Keys of the service API: created once, stored as a hash, revocable.
+
+A key is ``psk_`` + a 16-character lookup part + a 43-character secret (both
+URL-safe base64 of random bytes). The lookup part finds the row; the SHA-256
+of the whole key is then compared in constant time. Keys are random, so a fast
+hash is enough: there is no password to guess.
+
+``last_used_at`` is written at most once a minute per key: each process keeps
+when it last wrote it, and the UPDATE itself skips a row written in the last
+minute by another process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.infra.models import ApiKey
+from shared.infra.timeutil import utcnow
+
+PREFIX = "psk_"
+LOOKUP_LENGTH = 16
+SECRET_BYTES = 32
+READ, WRITE = "read", "write"
+SCOPES = (READ, WRITE)
+MAX_NAME_LENGTH = 100
+LAST_USED_EVERY = timedelta(minutes=1)
+KEY_PATTERN = re.compile(rf"{PREFIX}[A-Za-z0-9_-]{{{LOOKUP_LENGTH}}}[A-Za-z0-9_-]{{43}}")
+
+
+class ApiKeyError(ValueError):
+    """A name, scope or id an operator gave that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an API request comes from: the key's id, name and scope."""
+
+    key_id: int
+    name: str
+    scope: str
+
+    def may_write(self) -> bool:
+        return self.scope == WRITE
+
+
+def create(name: str, scope: str = READ) -> tuple[ApiKey, str]:
+    """A new key: its row, and the key itself (shown once, never stored)."""
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise ApiKeyError(f"a key's name is 1 to {MAX_NAME_LENGTH} printable characters")
+    if scope not in SCOPES:
+        raise ApiKeyError(f"scope must be one of {', '.join(SCOPES)}")
+    lookup = secrets.token_urlsafe(12)  # 16 characters
+    key = PREFIX + lookup + secrets.token_urlsafe(SECRET_BYTES)
+    row = ApiKey.create(name=name, scope=scope, lookup=lookup, key_hash=digest(key))
+    return row, key
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def all_keys() -> list[ApiKey]:
+    return list(ApiKey.select().order_by(ApiKey.id))
+
+
+def revoke(key_id: int) -> ApiKey:
+    """Revoke a key; takes effect on the next request. Revoking twice keeps the first time."""
+    row = ApiKey.get_or_none(ApiKey.id == key_id)
+    if row is None:
+        raise ApiKeyError(f"no API key with id {key_id}")
+    ApiKey.update(revoked_at=utcnow()).where(ApiKey.id == key_id, ApiKey.revoked_at.is_null()).execute()
+    return ApiKey.get(ApiKey.id == key_id)
+
+
+def authenticate(presented: str) -> Caller | None:
+    """The caller a presented key belongs to, or None (malformed, unknown, wrong or revoked)."""
+    if not KEY_PATTERN.fullmatch(presented):
+        return None
+    lookup = presented[len(PREFIX) : len(PREFIX) + LOOKUP_LENGTH]
+    row = (
+        ApiKey.select(ApiKey.id, ApiKey.name, ApiKey.scope, ApiKey.key_hash)
+        .where(ApiKey.lookup == lookup, ApiKey.revoked_at.is_null())
+        .first()
+    )
+    if row is None or not hmac.compare_digest(row.key_hash, digest(presented)):
+        return None
+    return Caller(row.id, row.name, row.scope)
+
+
+class LastUsed:
+    """Records keys' last use, at most one write per key per minute from this process."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.written: dict[int, float] = {}
+        self.lock = threading.Lock()
+
+    def seen(self, key_id: int) -> None:
+        now = self.clock()
+        with self.lock:
+            due = now - self.written.get(key_id, float("-inf")) >= LAST_USED_EVERY.total_seconds()
+            if due:
+                self.written[key_id] = now
+        if due:
+            touch(key_id, utcnow())
+
+
+def touch(key_id: int, now: datetime) -> int:
+    """Set last_used_at unless another process did so within the last minute."""
+    recent = now - LAST_USED_EVERY
+    stale = ApiKey.last_used_at.is_null() | (ApiKey.last_used_at <= recent)
+    return ApiKey.update(last_used_at=now).where(ApiKey.id == key_id, stale).execute()
