@@ -33,6 +33,7 @@ def test_new_user_has_no_subscription_and_no_access(client):
         "stripe_customer_id": None,
         "has_access": False,
         "subscription": None,
+        "entitlements": [],  # no Stripe features at all: an empty list, nothing breaks
     }
 
 

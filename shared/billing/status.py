@@ -13,6 +13,7 @@ from typing import cast
 from peewee import JOIN
 
 from shared.billing.access import grants_access, has_access, primary_subscription
+from shared.billing.entitlements import entitlements_by_customer
 from shared.infra.models import Subscription, User
 from shared.infra.timeutil import isoformat, utcnow
 
@@ -33,6 +34,7 @@ def billing_status(user: User, past_due_grace_days: int = 0, now: datetime | Non
         "stripe_customer_id": user.stripe_customer_id,
         "has_access": has_access(subs, now, past_due_grace_days),
         "subscription": subscription_json(primary, now, past_due_grace_days) if primary else None,
+        "entitlements": entitlements_by_customer([user.stripe_customer_id]).get(user.stripe_customer_id or "", []),
     }
 
 
@@ -42,12 +44,17 @@ def access_answers(
     """The access answer of each external id (None for an unknown one), in one round trip."""
     now = now or utcnow()
     answers: dict[str, dict | None] = dict.fromkeys(external_ids)
-    for external_id, (user, subs) in _users_with_subscriptions(list(answers)).items():
-        answers[external_id] = access_answer(user, subs, now, past_due_grace_days)
+    found = _users_with_subscriptions(list(answers))
+    features = entitlements_by_customer(user.stripe_customer_id for user, _ in found.values())
+    for external_id, (user, subs) in found.items():
+        entitled = features.get(user.stripe_customer_id or "", [])
+        answers[external_id] = access_answer(user, subs, now, past_due_grace_days, entitled)
     return answers
 
 
-def access_answer(user: User, subs: list[Subscription], now: datetime, grace: int) -> dict:
+def access_answer(
+    user: User, subs: list[Subscription], now: datetime, grace: int, entitlements: list[str] | None = None
+) -> dict:
     primary = primary_subscription(subs, now, grace)
     return {
         "external_id": user.external_id,
@@ -55,7 +62,7 @@ def access_answer(user: User, subs: list[Subscription], now: datetime, grace: in
         "has_access": has_access(subs, now, grace),
         "stripe_customer_id": user.stripe_customer_id,
         "subscription": subscription_json(primary, now, grace) if primary else None,
-        "entitlements": [],
+        "entitlements": entitlements or [],
         "version": user.access_version,
     }
 
