@@ -207,3 +207,13 @@ def test_parse_reads_the_example():
     assert [p.lookup_key for p in catalog.products] == ["basic", "pro"]
     assert len(catalog.products[1].features) > 10
     assert parse({"products": [{"lookup_key": "a", "name": "A"}]}).products[0].prices == ()
+
+
+def test_two_products_claiming_one_lookup_key_stop_the_command_before_any_change(catalog_app, sandbox):
+    client = sandbox.stripe_client()
+    client.v1.products.create(params={"name": "Pro copy", "metadata": {"lookup_key": "pro"}})
+    before = stripe_state(sandbox)
+    for command in ("diff", "apply"):
+        result = catalog_app.test_cli_runner().invoke(args=["catalog", command, str(EXAMPLE)])
+        assert result.exit_code == 1 and "both carry metadata.lookup_key 'pro'" in result.output
+    assert stripe_state(sandbox) == before

@@ -29,9 +29,9 @@ def catalog_group() -> None:
 def _plan(path: str, archive_missing: bool):
     try:
         wanted = catalog_file.load(path)
+        current = catalog.read_current(stripe_client())
     except catalog_file.CatalogError as exc:
         raise click.ClickException(str(exc)) from None
-    current = catalog.read_current(stripe_client())
     steps, notes = catalog.plan(wanted, current, archive_missing)
     return current, steps, notes
 

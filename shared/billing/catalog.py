@@ -21,7 +21,7 @@ from typing import Any
 
 import stripe
 
-from shared.billing.catalog_file import Catalog, PriceSpec, ProductSpec
+from shared.billing.catalog_file import Catalog, CatalogError, PriceSpec, ProductSpec
 
 PRODUCT_KEY = "lookup_key"  # the product metadata key that holds its lookup key
 PAGE: Any = {"limit": 100}
@@ -56,6 +56,11 @@ def read_current(client: stripe.StripeClient) -> Current:
         current.features[feature["lookup_key"]] = feature
     for product in _all(client.v1.products.list(params=PAGE)):
         key = (product.get("metadata") or {}).get(PRODUCT_KEY)
+        if key and key in current.products:
+            raise CatalogError(
+                f"products {current.products[key]['id']} and {product['id']} both carry metadata.{PRODUCT_KEY}"
+                f" {key!r}: clear it on the one the catalog should not manage"
+            )
         if key:
             current.products[key] = product
     managed = {product["id"] for product in current.products.values()}
