@@ -1,7 +1,7 @@
-"""The ingest baseline: Flask with one route and nothing else.
+"""The baselines: Flask with one route per measured endpoint and nothing else.
 
-It answers on the webhook's path so that the same load script drives both
-targets; the gap between the two is what the real endpoint costs.
+Each answers on the real endpoint's path so that the same load script drives
+both targets; the gap between the two is what the real endpoint costs.
 """
 
 from flask import Flask
@@ -12,3 +12,8 @@ app = Flask(__name__)
 @app.post("/api/webhooks/stripe")
 def ok():
     return "OK"
+
+
+@app.get("/api/v1/customers/<path:external_id>/access")
+def access(external_id: str):
+    return {"external_id": external_id, "has_access": True}

@@ -9,6 +9,8 @@ def markdown(results: dict) -> str:
         parts.append(ingest_table(results["ingest"]))
     if "apply" in results:
         parts.append(apply_table(results["apply"]))
+    if "access" in results:
+        parts.append(access_table(results["access"]))
     return "\n\n".join(parts)
 
 
@@ -57,4 +59,33 @@ def apply_table(runs: list[dict]) -> str:
             f"| {run['events_per_s']} | {'yes' if run['drained'] else 'NO'} | {run['ledger']} "
             f"| {run['rq_leftovers']} | {run['peak_rss_mb']} | {run['state_digest']} |"
         )
+    return "\n".join(rows)
+
+
+def access_table(runs: list[dict]) -> str:
+    rows = [
+        "Access check: GET /api/v1/customers/<id>/access (a different user each request) beside a bare Flask route, "
+        "same gunicorn settings, median round shown; then POST /api/v1/access/batch of 1,000 ids, one call at a time",
+        "",
+        "| database | target | req/s | p50 ms | p99 ms | server CPU ms/req | requests | non-200 | ratio | per round |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        for target in ("bare", "access"):
+            t = run[target]
+            ratio = f"**{run['ratio']}**" if target == "access" else ""
+            rounds = run["paired_ratios"] if target == "access" else t["rounds_rps"]
+            rows.append(
+                f"| {run['backend']} | {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} "
+                f"| {t['cpu_ms_per_request']} | {t['requests']} | {t['non200']} | {ratio} | {rounds} |"
+            )
+    rows += [
+        "",
+        "| database | batch ids | found | calls | p50 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        b = run["batch"]
+        cells = (run["backend"], b["ids"], b["found"], b["calls"], b["p50_ms"], b["p99_ms"], b["max_ms"])
+        rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(rows)

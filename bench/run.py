@@ -1,6 +1,6 @@
 """The benchmark command.
 
-    .venv/bin/python -m bench.run [ingest|apply|all] [--quick] [--out DIR]
+    .venv/bin/python -m bench.run [ingest|apply|access|all] [--quick] [--out DIR]
 
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
@@ -13,13 +13,13 @@ import json
 import time
 from pathlib import Path
 
-from bench import apply, ingest, machine
+from bench import access, apply, ingest, machine
 from bench.report import markdown
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "all"), default="all")
+    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "access", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
     parser.add_argument("--out", type=Path, default=Path("var/bench"), help="where results and logs go")
     parser.add_argument("--web-workers", type=int, help="gunicorn workers for both ingest targets")
@@ -37,6 +37,8 @@ def main(argv=None) -> dict:
     if args.what in ("apply", "all"):
         apply_plan = apply.QUICK if args.quick else apply.ApplyPlan()
         results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
+    if args.what in ("access", "all"):
+        results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))

@@ -17,8 +17,11 @@ from shared.infra.settings import Settings
 
 
 def create_app(settings: Settings | None = None, stripe_client: stripe.StripeClient | None = None) -> Flask:
+    from portal_service.json_provider import OrjsonProvider
+
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     configure(app, settings)
     register_extensions(app, settings, stripe_client)
     register_database(app, settings)
@@ -55,20 +58,26 @@ def register_extensions(app: Flask, settings: Settings, stripe_client: stripe.St
 
 
 def register_database(app: Flask, settings: Settings) -> None:
-    """Connect lazily (the webhook path never touches the database), close after each request."""
+    """Connect lazily (the webhook path never touches the database); each thread keeps its connection.
+
+    Opening a connection costs more than the access check's query (SQLite's
+    pragmas, PostgreSQL's fork and authentication), so it stays open for the
+    thread's next request, unless the request left it broken or mid-transaction.
+    """
     init_database(settings.database_url)
 
     @app.teardown_request
-    def close_database(exc):
-        if not database.is_closed():
+    def close_broken_database(exc):
+        if not database.is_closed() and (database.in_transaction() or not database.is_connection_usable()):
             database.close()
 
 
 def register_middleware(app: Flask, settings: Settings) -> None:
+    from portal_service.access_fast_path import AccessFastPath
     from portal_service.slow_clients import ClientIdleTimeout
     from portal_service.webhooks import WebhookIngest
 
-    wsgi: WSGIApplication = WebhookIngest(app.wsgi_app, settings)
+    wsgi: WSGIApplication = WebhookIngest(AccessFastPath(app.wsgi_app, app, settings), settings)
     if settings.trusted_proxy_hops:
         # Behind a proxy every request comes from the proxy's address: the
         # per-IP sign-in and sign-up throttles would lump all users together,

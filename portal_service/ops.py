@@ -7,12 +7,13 @@ import re
 from flask import Blueprint, Response, request
 
 from portal_service.extensions import redis_client, settings
+from shared.billing import host_notifications
 from shared.ops import metrics
 from shared.ops.readiness import readiness
 from shared.sync import inbox, reconcile
 
 bp = Blueprint("ops", __name__)
-SYNC_GAUGES = (inbox.backlog_gauges, reconcile.drift_gauges)  # read from Redis per scrape
+SYNC_GAUGES = (inbox.backlog_gauges, reconcile.drift_gauges, host_notifications.notification_gauges)  # per scrape
 BEARER = re.compile(r"Bearer +[A-Za-z0-9._~+/-]+=*", re.IGNORECASE)  # RFC 6750's token68
 
 

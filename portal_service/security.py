@@ -35,6 +35,12 @@ NO_STORE = "no-store"
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+def api_answer_headers(is_development: bool) -> list[tuple[str, str]]:
+    """The headers add_security_headers gives an API answer (for a layer that answers below Flask)."""
+    headers = [*SECURITY_HEADERS.items(), ("Cache-Control", NO_STORE)]
+    return headers if is_development else [*headers, ("Strict-Transport-Security", HSTS)]
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_unreadable_forwarded_for():

@@ -72,6 +72,7 @@ def test_top_level_help_lists_this_projects_commands(tmp_path):
         "events": "Stripe events.",
         "catalog": "Products, prices and features, from a file.",
         "failed": "Events whose retries are exhausted.",
+        "notifications": "Access changes sent to the host app (HOST_WEBHOOK_URL).",
         "portal-config": "Customer Portal configuration, from a file.",
         "sync": "Bring subscription rows up to date with Stripe.",
         "user": "Accounts.",

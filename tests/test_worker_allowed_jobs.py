@@ -42,7 +42,7 @@ def test_a_job_naming_os_system_is_failed_and_never_called(settings, db, redis_c
     reason = refused(redis_conn, job)
     assert (
         "RefusedJob: refused to run 'os.system': not one of this project's job functions "
-        "(worker.jobs.apply_event)" in reason
+        "(worker.jobs.apply_event, worker.jobs.notify_host)" in reason
     )
     assert not marker.exists()
     assert billing_queue(redis_conn).scheduled_job_registry.get_job_ids() == []  # no retries of it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import requests
 import stripe
 
 from shared.sync import inbox
@@ -19,7 +20,7 @@ def stripe_client_for(settings) -> stripe.StripeClient:
 
 def install_context(settings, redis_conn) -> context.WorkerContext:
     client = stripe_client_for(settings)
-    ctx = context.WorkerContext(settings, redis_conn, client, EventApplier(client))
+    ctx = context.WorkerContext(settings, redis_conn, client, EventApplier(client), requests.Session())
     context.install(ctx)
     return ctx
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-# Every function the project enqueues (worker/consumer.py; events requeued by
-# `failed requeue` are the same jobs). Jobs use no callbacks.
-ALLOWED_FUNCTIONS = frozenset({"worker.jobs.apply_event"})
+# Every function the project enqueues (worker/consumer.py and worker/notifier.py;
+# events requeued by `failed requeue` are the same jobs). Jobs use no callbacks.
+ALLOWED_FUNCTIONS = frozenset({"worker.jobs.apply_event", "worker.jobs.notify_host"})
 
 
 class RefusedJob(Exception):

@@ -28,6 +28,7 @@ from rq.worker import SimpleWorker, WorkerStatus
 from shared.infra.db import unit_of_work
 from worker.consumer import InboxConsumer
 from worker.health import HealthRecord
+from worker.notifier import NotificationSweeper
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Backoff:
 
 class BillingWorker(SimpleWorker):
     consumer: InboxConsumer
+    sweeper: NotificationSweeper | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -62,8 +64,9 @@ class BillingWorker(SimpleWorker):
         self.backoff = Backoff()
         self._next_scheduler_restart = 0.0
 
-    def attach(self, consumer: InboxConsumer) -> BillingWorker:
+    def attach(self, consumer: InboxConsumer, sweeper: NotificationSweeper | None = None) -> BillingWorker:
         self.consumer = consumer
+        self.sweeper = sweeper
         return self
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
@@ -79,6 +82,7 @@ class BillingWorker(SimpleWorker):
                     self.run_maintenance_tasks()
                 self._restart_dead_scheduler()
                 drained = self._drain_once(None if burst else IDLE_BLOCK_MS)
+                self._sweep_notifications(changed=drained > 0 or burst)
                 if self._stop_requested:
                     return None
                 job = self._next_rq_job()
@@ -118,6 +122,18 @@ class BillingWorker(SimpleWorker):
         self._caught_up()
         self.set_state(WorkerStatus.IDLE)
         return len(entries)
+
+    def _sweep_notifications(self, changed: bool) -> None:
+        """Hand due notifications to jobs; a database outage only delays them (their rows wait)."""
+        if self.sweeper is None:
+            return
+        try:
+            with unit_of_work():
+                self.sweeper.sweep(changed)
+        except REDIS_DOWN:
+            raise
+        except Exception as exc:  # the database: the rows stay due and the next sweep takes them
+            log.warning("notifications not swept (%s: %s)", type(exc).__name__, exc)
 
     def _caught_up(self) -> None:
         self.backoff.reset()

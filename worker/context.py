@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+import requests
 import stripe
 
 from shared.infra.db import init_database
@@ -24,6 +25,7 @@ class WorkerContext:
     redis: redis.Redis
     stripe: stripe.StripeClient
     applier: EventApplier
+    http: requests.Session  # notifications to the host app: connections kept between deliveries
 
 
 _context: WorkerContext | None = None
@@ -37,6 +39,7 @@ def build_context(settings: Settings) -> WorkerContext:
         redis=connect_redis(settings.redis_url, timeout=30, retries=3),
         stripe=client,
         applier=EventApplier(client),
+        http=requests.Session(),
     )
 
 

@@ -3,6 +3,7 @@ let exceptions propagate so RQ retries them and keeps the final failure."""
 
 from __future__ import annotations
 
+from shared.billing import host_notifications
 from shared.infra.db import unit_of_work
 from shared.infra.errors import EventError
 from shared.infra.models import StripeEvent
@@ -21,3 +22,12 @@ def apply_event(envelope: dict) -> str:
     if result.outcome == StripeEvent.FAILED:
         raise EventError(result.error)
     return result.outcome if result.outcome != DUPLICATE else "already applied"
+
+
+def notify_host(user_id: int, claim: str) -> str:
+    """Deliver one leased notification to the host app; its retries follow the row's own schedule."""
+    ctx = context.current()
+    with unit_of_work():
+        outcome = host_notifications.deliver(user_id, claim, ctx.settings, ctx.http)
+    host_notifications.count_outcome(ctx.redis, outcome)
+    return f"{outcome.state}: {outcome.detail}" if outcome.detail else outcome.state

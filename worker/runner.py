@@ -15,6 +15,7 @@ from worker import context, health, metrics_server, orphans
 from worker.allowed_jobs import AllowedJob
 from worker.billing_worker import REDIS_DOWN, Backoff, BillingWorker
 from worker.consumer import InboxConsumer
+from worker.notifier import NotificationSweeper
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def build_worker(ctx: context.WorkerContext, name: str | None = None) -> Billing
         claim_idle_seconds=ctx.settings.worker_claim_idle_seconds,
         max_retries=ctx.settings.worker_max_retries,
     )
-    return worker.attach(consumer)
+    return worker.attach(consumer, NotificationSweeper(ctx.settings, queue))
 
 
 def build_worker_when_redis_answers(ctx: context.WorkerContext, name: str | None = None) -> BillingWorker:

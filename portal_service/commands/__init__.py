@@ -12,7 +12,7 @@ from flask import Flask
 
 def all_commands() -> list[click.Command]:
     """Every operator command and group: for the console script and for ``app.cli``."""
-    from portal_service.commands import api_keys, catalog, db, events, failed, portal_config, sync, users
+    from portal_service.commands import api_keys, catalog, db, events, failed, notifications, portal_config, sync, users
 
     return [
         api_keys.api_key_group,
@@ -21,6 +21,7 @@ def all_commands() -> list[click.Command]:
         sync.sync_command,
         events.events_group,
         failed.failed_group,
+        notifications.notifications_group,
         portal_config.portal_config_group,
         users.user_group,
     ]

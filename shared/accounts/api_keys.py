@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.infra.db import execute_compiled
 from shared.infra.models import ApiKey
 from shared.infra.timeutil import utcnow
 
@@ -80,19 +81,33 @@ def revoke(key_id: int) -> ApiKey:
     return ApiKey.get(ApiKey.id == key_id)
 
 
+KEY_COLUMNS = (ApiKey.id, ApiKey.name, ApiKey.scope, ApiKey.key_hash)
+
+
 def authenticate(presented: str) -> Caller | None:
     """The caller a presented key belongs to, or None (malformed, unknown, wrong or revoked)."""
+    lookup = lookup_of(presented)
+    if lookup is None:
+        return None
+    row = execute_compiled(_live_key_query, (lookup,)).fetchone()
+    return caller_of(row, presented) if row else None
+
+
+def lookup_of(presented: str) -> str | None:
+    """The part of a well-formed key that finds its row."""
     if not KEY_PATTERN.fullmatch(presented):
         return None
-    lookup = presented[len(PREFIX) : len(PREFIX) + LOOKUP_LENGTH]
-    row = (
-        ApiKey.select(ApiKey.id, ApiKey.name, ApiKey.scope, ApiKey.key_hash)
-        .where(ApiKey.lookup == lookup, ApiKey.revoked_at.is_null())
-        .first()
-    )
-    if row is None or not hmac.compare_digest(row.key_hash, digest(presented)):
-        return None
-    return Caller(row.id, row.name, row.scope)
+    return presented[len(PREFIX) : len(PREFIX) + LOOKUP_LENGTH]
+
+
+def caller_of(row: tuple, presented: str) -> Caller | None:
+    """The caller, if ``presented`` is the key of ``row`` (KEY_COLUMNS); compared in constant time."""
+    key_id, name, scope, key_hash = row
+    return Caller(key_id, name, scope) if hmac.compare_digest(key_hash, digest(presented)) else None
+
+
+def _live_key_query():
+    return ApiKey.select(*KEY_COLUMNS).where(ApiKey.lookup == "?", ApiKey.revoked_at.is_null())
 
 
 class LastUsed:

@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from peewee import IntegrityError
 
 from shared.accounts.passwords import Passwords
+from shared.infra.access_changes import bump_access_versions
 from shared.infra.db import database
 from shared.infra.models import User
 
@@ -103,7 +104,8 @@ def _upsert(external_id: str, email: str) -> tuple[User, bool]:
         if user is None:
             return User.create(external_id=external_id, email=email, password_hash=NO_PASSWORD), True
         if user.email != email:
-            User.update(email=email, access_version=User.access_version + 1).where(User.id == user.id).execute()
+            User.update(email=email).where(User.id == user.id).execute()
+            bump_access_versions(User.id == user.id)
             return User.get(User.id == user.id), False
         return user, False
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
 
 from peewee import JOIN
 
 from shared.billing.access import grants_access, has_access, primary_subscription
 from shared.billing.entitlements import entitlements_by_customer
-from shared.infra.models import Subscription, User
+from shared.infra.db import database, execute_compiled
+from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Subscription, User
 from shared.infra.timeutil import isoformat, utcnow
 
 
@@ -67,22 +67,57 @@ def access_answer(
     }
 
 
-def _users_with_subscriptions(external_ids: list[str]) -> dict[str, tuple[User, list[Subscription]]]:
-    """Each user found, by external id, with its subscriptions: one LEFT JOIN."""
-    if not external_ids:
-        return {}
-    query = (
-        User.select(User, Subscription)
-        .join(Subscription, JOIN.LEFT_OUTER, on=(Subscription.customer_id == User.stripe_customer_id), attr="sub")
+USER_COLUMNS = (User.id, User.external_id, User.email, User.stripe_customer_id, User.access_version)
+SUBSCRIPTION_COLUMNS = tuple(Subscription._meta.fields[name] for name in ANSWERED_SUBSCRIPTION_COLUMNS)
+
+
+def _answers_query(external_ids: list[str]):
+    return (
+        User.select(*USER_COLUMNS, *SUBSCRIPTION_COLUMNS)
+        .join(Subscription, JOIN.LEFT_OUTER, on=(Subscription.customer_id == User.stripe_customer_id))
         .where(User.external_id.in_(external_ids))
     )
+
+
+def _one_answer_query():
+    return _answers_query(["?"])  # the one id is a parameter of the compiled text
+
+
+def _users_with_subscriptions(external_ids: list[str]) -> dict[str, tuple[User, list[Subscription]]]:
+    """Each user found, by external id, with its subscriptions: one LEFT JOIN.
+
+    The single id, the host app's hot path, runs SQL compiled once (shared.infra.db.execute_compiled).
+    """
+    if not external_ids:
+        return {}
+    if len(external_ids) == 1:
+        cursor = execute_compiled(_one_answer_query, external_ids)
+    else:
+        cursor = database.execute_sql(*_answers_query(external_ids).sql())
+    return users_from_rows(cursor.fetchall())
+
+
+def users_from_rows(rows: list[tuple]) -> dict[str, tuple[User, list[Subscription]]]:
+    """Rows of USER_COLUMNS + SUBSCRIPTION_COLUMNS (LEFT JOINed: either may be all null), grouped by user."""
     found: dict[str, tuple[User, list[Subscription]]] = {}
-    for row in query:
-        _, subs = found.setdefault(cast(str, row.external_id), (row, []))  # the WHERE matched it: not null
-        sub: Subscription | None = row.sub  # type: ignore[attr-defined]  # the join's attr
-        if sub is not None:
-            subs.append(sub)
+    width = len(USER_COLUMNS)
+    for row in rows:
+        if row[0] is None:
+            continue
+        _, subs = found.setdefault(row[1], (User(**dict(zip(USER_NAMES, row[:width], strict=True))), []))
+        if row[width] is not None:
+            subs.append(_subscription_of(row[width:]))
     return found
+
+
+USER_NAMES = tuple(column.name for column in USER_COLUMNS)
+
+
+def _subscription_of(values: tuple) -> Subscription:
+    """A row read with raw SQL, converted as peewee converts it (SQLite keeps times as text)."""
+    return Subscription(
+        **{field.name: field.python_value(value) for field, value in zip(SUBSCRIPTION_COLUMNS, values, strict=True)}
+    )
 
 
 def subscription_json(sub: Subscription, now: datetime, grace: int) -> dict:

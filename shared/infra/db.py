@@ -8,10 +8,14 @@ workers never deadlock upgrading a read lock. PostgreSQL is used as it is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import psycopg2.errors
 from peewee import (
     DatabaseError,
     DatabaseProxy,
@@ -19,6 +23,7 @@ from peewee import (
     IntegrityError,
     InterfaceError,
     PostgresqlDatabase,
+    Query,
     SqliteDatabase,
 )
 from playhouse.db_url import connect as connect_url
@@ -89,6 +94,42 @@ def _ensure_sqlite_folder(url: str) -> None:
         os.makedirs(folder, exist_ok=True)
 
 
+def execute_compiled(build: Callable[[], Query], params: Sequence) -> Any:
+    """Run the query ``build`` makes, compiled once, with ``params``; returns the cursor.
+
+    Peewee compiles a query on every execution, and PostgreSQL parses and
+    plans it on every execution: on a hot path both cost more than the query.
+    Here peewee compiles once per backend; SQLite's driver caches the statement
+    by its text, and on PostgreSQL it runs as a prepared statement, prepared on
+    each connection's first use. ``build`` makes the query with a placeholder
+    for each parameter, always the same number. Not for use inside a
+    transaction: the first use on a connection fails once by design.
+    """
+    sql = _compiled(type(database.obj).__name__, build)
+    if not is_postgres():
+        return database.execute_sql(sql, params)
+    name = "portal_" + build.__name__.strip("_")
+    execute = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}"
+    cursor = database.cursor()
+    try:
+        cursor.execute(execute, params)
+    except psycopg2.errors.InvalidSqlStatementName:  # a new connection: prepare it there
+        cursor.execute(f"PREPARE {name} AS {_numbered_parameters(sql)}")
+        cursor.execute(execute, params)
+    return cursor
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(backend: str, build: Callable[[], Query]) -> str:
+    return build().sql()[0]
+
+
+def _numbered_parameters(sql: str) -> str:
+    """psycopg2's %s placeholders as PREPARE's $1, $2, ..."""
+    parts = sql.split("%s")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+
+
 def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
 
@@ -148,11 +189,16 @@ def database_reachable() -> bool:
     After a failed batch, this tells a database that went away from a batch
     that carries a bad event; the connection left open is a fresh one.
     """
+    return why_unreachable() is None
+
+
+def why_unreachable() -> Exception | None:
+    """What stops a new connection from answering ``SELECT 1``, or None: an old one may still work on a lost file."""
     with contextlib.suppress(Exception):  # noqa: BLE001 - a dead connection may refuse even to close; a new one is opened below
         database.close()
     try:
         database.connect(reuse_if_open=True)
         database.execute_sql("SELECT 1")
-        return True
-    except Exception:  # noqa: BLE001 - any failure to answer is "not reachable"
-        return False
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is "not reachable"
+        return exc
+    return None

@@ -66,6 +66,26 @@ class Subscription(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+# The subscription columns an access answer (shared.billing.status) is made of or chosen by:
+# a change to one of them bumps the user's access_version (shared.sync.locked_rows).
+ANSWERED_SUBSCRIPTION_COLUMNS = (
+    "id",
+    "customer_id",
+    "status",
+    "price_id",
+    "product_id",
+    "quantity",
+    "cancel_at_period_end",
+    "cancel_at",
+    "canceled_at",
+    "current_period_start",
+    "current_period_end",
+    "trial_end",
+    "created",
+    "latest_invoice_status",
+)
+
+
 class StripeEvent(BaseModel):
     """The event ledger: one row per Stripe event id, written with its effect."""
 
@@ -116,8 +136,34 @@ class ApiKey(BaseModel):
     revoked_at = DateTimeField(null=True)
 
 
+class HostNotification(BaseModel):
+    """The host app's news of one user (migration 5): one row per user, its newest access version.
+
+    Written in the transaction that changed the answer (shared.infra.access_changes);
+    delivered by RQ jobs (shared.billing.host_notifications). A newer version replaces
+    one not yet delivered; ``claim`` marks the one job sending it, until ``next_attempt_at``.
+    """
+
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+    id = AutoField()
+    user_id = IntegerField(unique=True)
+    version = BigIntegerField()
+    state = CharField(max_length=16)
+    pending_since = DateTimeField(null=True)
+    next_attempt_at = DateTimeField()
+    attempts = IntegerField(default=0)
+    claim = CharField(null=True, max_length=32)
+    last_error = TextField(null=True)
+    delivered_version = BigIntegerField(null=True)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False),)
+
+
 class CustomerEntitlements(BaseModel):
-    """How new a customer's stored entitlement set is (migration 5).
+    """How new a customer's stored entitlement set is (migration 6).
 
     Like ``Subscription.version_created`` and ``fetched_at``: the ``created``
     second of the summary event the set came from, and when it was last read
@@ -131,7 +177,7 @@ class CustomerEntitlements(BaseModel):
 
 
 class Entitlement(BaseModel):
-    """One active entitlement of a Stripe customer (migration 5); a customer's set is replaced whole."""
+    """One active entitlement of a Stripe customer (migration 6); a customer's set is replaced whole."""
 
     id = AutoField()
     customer_id = CharField(max_length=255)
@@ -143,8 +189,3 @@ class Entitlement(BaseModel):
 
 
 ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1
-
-
-def bump_access_versions(*where) -> int:
-    """Mark the access answers of the users ``where`` selects as changed; in the caller's transaction."""
-    return User.update(access_version=User.access_version + 1).where(*where).execute()

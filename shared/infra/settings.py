@@ -6,6 +6,7 @@ names the variable; it never falls back to a default silently.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from shared.infra.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///var/portal.db"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 AUTH_MODES = ("local", "handoff")  # sign-in by the local forms; by a token from the host app
+
+
+# Seconds before each retry of a notification to the host app: 5 s, 30 s, 2 min, 10 min, 1 h, 6 h, 24 h.
+HOST_WEBHOOK_RETRY_SCHEDULE = (5, 30, 120, 600, 3600, 21600, 86400)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class Settings:
     password_hash_profile: str = "production"
     auth_modes: tuple[str, ...] = ()  # as set; empty = unset, the default (see sign_in_modes)
     handoff_secrets: tuple[str, ...] = ()
+    host_webhook_url: str | None = None
+    host_webhook_secret: str | None = None
+    host_webhook_timeout_seconds: float = 10.0
+    host_webhook_retry_schedule: tuple[int, ...] = HOST_WEBHOOK_RETRY_SCHEDULE
 
     @property
     def is_development(self) -> bool:
@@ -89,6 +98,10 @@ class Settings:
             password_hash_profile=reader.text("PASSWORD_HASH_PROFILE", "production"),
             auth_modes=_auth_modes(reader),
             handoff_secrets=reader.csv("HANDOFF_SECRET"),
+            host_webhook_url=reader.text("HOST_WEBHOOK_URL", None),
+            host_webhook_secret=reader.text("HOST_WEBHOOK_SECRET", None),
+            host_webhook_timeout_seconds=reader.number("HOST_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            host_webhook_retry_schedule=_retry_schedule(reader),
         )
         settings.check()
         return settings
@@ -112,6 +125,7 @@ class Settings:
             raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
         self._check_password_hash_profile()
         self._check_auth_modes()
+        self._check_host_webhook()
 
     def _check_password_hash_profile(self) -> None:
         # Cheap hashes make the suite fast; in production they would make stolen hashes cheap to crack.
@@ -130,6 +144,39 @@ class Settings:
             raise ConfigError("AUTH_MODES includes handoff but HANDOFF_SECRET is not set (or set AUTH_MODES=local)")
         if not self.is_development and any(len(secret) < 32 for secret in self.handoff_secrets):
             raise ConfigError("HANDOFF_SECRET: each secret must be at least 32 characters outside development")
+
+    def _check_host_webhook(self) -> None:
+        if not self.host_webhook_url:
+            return
+        if not self.host_webhook_url.startswith(("https://", "http://")):
+            raise ConfigError("HOST_WEBHOOK_URL must be an http:// or https:// URL")
+        secret = self.host_webhook_secret or ""
+        if not secret.startswith("whsec_") or not _is_base64(secret[len("whsec_") :]):
+            raise ConfigError(
+                "HOST_WEBHOOK_SECRET must be set, as whsec_ and base64 (Standard Webhooks), with HOST_WEBHOOK_URL"
+            )
+        if not self.host_webhook_timeout_seconds > 0:
+            raise ConfigError("HOST_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        return len(base64.b64decode(text, validate=True)) >= 16
+    except ValueError:
+        return False
+
+
+def _retry_schedule(reader: _Reader) -> tuple[int, ...]:
+    raw = reader.csv("HOST_WEBHOOK_RETRY_SCHEDULE")
+    if not raw:
+        return HOST_WEBHOOK_RETRY_SCHEDULE
+    try:
+        schedule = tuple(int(part) for part in raw)
+    except ValueError:
+        schedule = ()
+    if not schedule or any(delay < 0 for delay in schedule):
+        raise ConfigError("HOST_WEBHOOK_RETRY_SCHEDULE must be whole seconds, comma-separated, e.g. 5,30,120")
+    return schedule
 
 
 def _auth_modes(reader: _Reader) -> tuple[str, ...]:

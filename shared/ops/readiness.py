@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-import peewee
 import redis
 
 from shared.infra import migrations
-from shared.infra.db import database
+from shared.infra.db import why_unreachable
 
 log = logging.getLogger("portal.readiness")
 
@@ -26,12 +25,9 @@ def check_redis(conn: redis.Redis) -> str | None:
 
 
 def check_database() -> str | None:
-    try:
-        database.connect(reuse_if_open=True)
-        database.execute_sql("SELECT 1")
-    except peewee.PeeweeException as exc:
-        return _unavailable("database", exc)
-    return None
+    """On a new connection: the web keeps its connections open, and one may outlive a lost SQLite file."""
+    problem = why_unreachable()
+    return _unavailable("database", problem) if problem else None
 
 
 def check_migrations() -> str | None:

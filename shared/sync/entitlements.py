@@ -22,9 +22,10 @@ from typing import Any
 
 import stripe
 
+from shared.infra.access_changes import bump_access_versions
 from shared.infra.db import is_postgres
 from shared.infra.errors import EventError
-from shared.infra.models import CustomerEntitlements, Entitlement, User, bump_access_versions
+from shared.infra.models import CustomerEntitlements, Entitlement, User
 from shared.infra.timeutil import utcnow
 from shared.sync.event_shape import check_active_entitlement
 from shared.sync.stripe_objects import id_of

@@ -11,9 +11,10 @@ from typing import Protocol
 
 from peewee import fn
 
+from shared.infra.access_changes import bump_access_versions, record_changes
 from shared.infra.db import database
 from shared.infra.errors import CustomerOfAnotherUser, UnmatchedCheckout
-from shared.infra.models import StripeEvent, Subscription, User, bump_access_versions
+from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.parsing import plain_int
 from shared.infra.timeutil import from_epoch, utcnow
 from shared.sync import entitlements
@@ -139,7 +140,9 @@ def link_checkout_session(session: dict) -> Effect:
     owner = User.alias()
     taken = fn.EXISTS(owner.select(owner.id).where(owner.stripe_customer_id == customer_id))
     linked = User.update(stripe_customer_id=customer_id, access_version=User.access_version + 1)
-    if not linked.where(User.id == user.id, ~taken).execute():
+    if linked.where(User.id == user.id, ~taken).execute():
+        record_changes(User.id == user.id)
+    else:
         owner_id = User.select(User.id).where(User.stripe_customer_id == customer_id).scalar()
         raise CustomerOfAnotherUser(
             f"checkout {session.get('id')}: customer {customer_id} is already linked to user {owner_id}; "

@@ -15,30 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.infra import bulk
+from shared.infra.access_changes import bump_access_versions
 from shared.infra.db import is_postgres
-from shared.infra.models import Subscription, User, bump_access_versions
+from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Subscription, User
 
 WRITABLE = [field for field in Subscription._meta.sorted_fields if field.name != "id"]
-# The columns an access answer (shared.billing.status) is made of, or chosen by.
-ANSWERED = (
-    "customer_id",
-    "status",
-    "price_id",
-    "product_id",
-    "quantity",
-    "cancel_at_period_end",
-    "cancel_at",
-    "canceled_at",
-    "current_period_start",
-    "current_period_end",
-    "trial_end",
-    "created",
-    "latest_invoice_status",
-)
+CUSTOMER = ANSWERED_SUBSCRIPTION_COLUMNS.index("customer_id")
 
 
 def answered(row: Subscription) -> tuple:
-    return tuple(getattr(row, name) for name in ANSWERED)
+    return tuple(getattr(row, name) for name in ANSWERED_SUBSCRIPTION_COLUMNS)
 
 
 class LockedSubscriptions:
@@ -103,7 +89,7 @@ class LockedSubscriptions:
             before = self.as_locked[row.id]
             after = answered(row)
             if before != after:
-                customers.update({before[0], after[0]} - {""})
+                customers.update({before[CUSTOMER], after[CUSTOMER]} - {""})
                 self.as_locked[row.id] = after
         if customers:
             bump_access_versions(User.stripe_customer_id.in_(sorted(customers)))

@@ -1,0 +1,194 @@
+"""The access check: GET /api/v1/customers/<id>/access against a bare Flask route, same gunicorn, same load.
+
+On each database, 10,000 host-app users (half of them subscribed) and a key;
+both gunicorns run side by side and are loaded in turn (ABBA order), wrk
+asking for a different user each request. Then POST /api/v1/access/batch with
+1,000 ids, timed one call at a time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.apply import fresh_database
+from bench.procs import ROOT, Gunicorn, base_env
+from devrun.redis_server import LocalRedis as RedisServer
+from devrun.redis_server import free_port
+from shared.accounts import api_keys
+from shared.infra.db import database
+from shared.infra.models import Subscription, User
+
+LUA = ROOT / "bench" / "wrk_access.lua"
+
+
+@dataclass(frozen=True)
+class AccessPlan:
+    users: int = 10_000
+    workers: int = 4
+    connections: int = 8
+    seconds: int = 10
+    rounds: int = 3  # per target
+    batch_size: int = 1000
+    batch_calls: int = 50
+    backends: tuple[str, ...] = ("sqlite", "postgres")
+
+
+QUICK = AccessPlan(users=2000, seconds=2, rounds=1, batch_calls=5, backends=("sqlite",))
+
+
+def populate(users: int) -> str:
+    """Host-app users host-0..N-1, the even ones with an active subscription; returns a read key."""
+    period_end = int(time.time()) + 30 * 86_400
+    with database.connection_context(), database.atomic():
+        rows = [
+            {
+                "email": f"user{n}@example.com",
+                "password_hash": "",
+                "external_id": f"host-{n}",
+                "stripe_customer_id": f"cus_A{n:07d}" if n % 2 == 0 else None,
+            }
+            for n in range(users)
+        ]
+        for start in range(0, users, 500):
+            User.insert_many(rows[start : start + 500]).execute()
+        subs = [
+            {
+                "id": f"sub_A{n:07d}",
+                "customer_id": f"cus_A{n:07d}",
+                "status": "active",
+                "price_id": "price_pro",
+                "product_id": "prod_pro",
+                "quantity": 1,
+                "current_period_end": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(period_end)),
+                "version_created": 1,
+            }
+            for n in range(0, users, 2)
+        ]
+        for start in range(0, len(subs), 500):
+            Subscription.insert_many(subs[start : start + 500]).execute()
+        return api_keys.create("bench", api_keys.READ)[1]
+
+
+def run_wrk(port: int, plan: AccessPlan, ids_file: Path, key: str, seconds: int) -> dict:
+    args = ["wrk", "-t1", f"-c{plan.connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA)]
+    args += [f"http://127.0.0.1:{port}/", "--", str(ids_file), key]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
+    result = json.loads(line[len("BENCH_JSON ") :])
+    result["rps"] = round(result["requests"] / (result["duration_us"] / 1e6), 1)
+    return result
+
+
+def load_round(server: Gunicorn, plan: AccessPlan, ids_file: Path, key: str, seconds: int) -> dict:
+    cpu_before, load_before = server.cpu_seconds(), os.getloadavg()[0]
+    result = run_wrk(server.port, plan, ids_file, key, seconds)
+    result["cpu_ms_per_request"] = 1000 * (server.cpu_seconds() - cpu_before) / max(result["responses"], 1)
+    result["load_avg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    return result
+
+
+def time_batches(port: int, plan: AccessPlan, key: str) -> dict:
+    """Sequential POST /api/v1/access/batch calls of ``batch_size`` ids; milliseconds per call."""
+    body = json.dumps({"external_ids": [f"host-{n}" for n in range(plan.batch_size)]})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    took, found = [], 0
+    for _ in range(plan.batch_calls):
+        started = time.perf_counter()
+        conn.request("POST", "/api/v1/access/batch", body=body, headers=headers)
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        took.append(1000 * (time.perf_counter() - started))
+        assert response.status == 200, answer
+        found = sum(result is not None for result in answer["results"].values())
+        conn.close()  # keepalive is 0: gunicorn closes after each answer
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    took.sort()
+    return {
+        "ids": plan.batch_size,
+        "found": found,
+        "calls": plan.batch_calls,
+        "p50_ms": round(statistics.median(took), 1),
+        "p99_ms": round(took[min(len(took) - 1, int(0.99 * len(took)))], 1),
+        "max_ms": round(took[-1], 1),
+    }
+
+
+def summarize(rounds: list[dict]) -> dict:
+    median = lambda key: statistics.median(r[key] for r in rounds)  # noqa: E731
+    return {
+        "rps": round(median("rps"), 1),
+        "p50_ms": round(median("p50_us") / 1000, 2),
+        "p99_ms": round(median("p99_us") / 1000, 2),
+        "cpu_ms_per_request": round(median("cpu_ms_per_request"), 3),
+        "requests": sum(r["requests"] for r in rounds),
+        "non200": sum(r["non2xx"] for r in rounds),
+        "socket_errors": sum(
+            r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in rounds
+        ),
+        "rounds_rps": [r["rps"] for r in rounds],
+    }
+
+
+def run_one(backend: str, plan: AccessPlan, workdir: Path, redis_url: str) -> dict:
+    with fresh_database(backend, workdir, "access") as url:
+        init_key = populate(plan.users)
+        ids_file = workdir / "ids.txt"
+        ids = [f"host-{n}" for n in range(plan.users)]
+        ids_file.write_text("\n".join(ids[n * 7919 % plan.users] for n in range(plan.users)) + "\n")
+        env = base_env(
+            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
+            APP_ENV="production",
+            DATABASE_URL=url,
+            REDIS_URL=redis_url,
+            STRIPE_SECRET_KEY="sk_test_bench",
+            STRIPE_WEBHOOK_SECRET="whsec_bench_access",
+            LOG_LEVEL="INFO",
+            PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-{backend}",
+        )
+        servers = {
+            "bare": Gunicorn("bench.bare_app:app", free_port(), plan.workers, env, workdir / "gunicorn-bare.log"),
+            "access": Gunicorn(
+                "portal_service:create_app()", free_port(), plan.workers, env, workdir / f"gunicorn-{backend}.log"
+            ),
+        }
+        try:
+            for server in servers.values():
+                server.start()
+            return _measure(servers, plan, ids_file, init_key, backend)
+        finally:
+            for server in servers.values():
+                if server.process:
+                    server.stop()
+
+
+def _measure(servers: dict, plan: AccessPlan, ids_file: Path, key: str, backend: str) -> dict:
+    for server in servers.values():  # warm-up: imports, first connections; not recorded
+        load_round(server, plan, ids_file, key, 1)
+    rounds: dict[str, list[dict]] = {"bare": [], "access": []}
+    for n in range(plan.rounds):
+        for target in ["bare", "access"] if n % 2 == 0 else ["access", "bare"]:
+            rounds[target].append(load_round(servers[target], plan, ids_file, key, plan.seconds))
+    report: dict = {"backend": backend, **{target: summarize(results) for target, results in rounds.items()}}
+    report["ratio"] = round(report["access"]["rps"] / report["bare"]["rps"], 3)
+    report["paired_ratios"] = [
+        round(a["rps"] / b["rps"], 3) for a, b in zip(rounds["access"], rounds["bare"], strict=True)
+    ]
+    report["batch"] = time_batches(servers["access"].port, plan, key)
+    return report
+
+
+def run_access(workdir: Path, plan: AccessPlan) -> list[dict]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    redis_server = RedisServer(workdir / "redis-access").start()
+    try:
+        return [run_one(backend, plan, workdir, redis_server.url) for backend in plan.backends]
+    finally:
+        redis_server.stop()
