@@ -11,6 +11,12 @@ def markdown(results: dict) -> str:
         parts.append(apply_table(results["apply"]))
     if "access" in results:
         parts.append(access_table(results["access"]))
+    if "notify" in results:
+        parts.append(notify_table(results["notify"]))
+    if "thin" in results:
+        from bench.thin_burst import thin_table
+
+        parts.append(thin_table(results["thin"]))
     return "\n\n".join(parts)
 
 
@@ -87,5 +93,23 @@ def access_table(runs: list[dict]) -> str:
     for run in runs:
         b = run["batch"]
         cells = (run["backend"], b["ids"], b["found"], b["calls"], b["p50_ms"], b["p99_ms"], b["max_ms"])
+        rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def notify_table(runs: list[dict]) -> str:
+    rows = [
+        "Notification lag: signed events POSTed to gunicorn at a steady rate, round-robin over host-app users, "
+        "2 workers; lag from just before the POST to the first verified notification that covers the event",
+        "",
+        "| database | events/s | seconds | users | events | notifications | never notified | p50 ms | p99 ms "
+        "| max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        cells = (
+            r["backend"], r["rate"], r["seconds"], r["users"], r["events"], r["notifications"],
+            r["never_notified"], r["p50_ms"], r["p99_ms"], r["max_ms"],
+        )  # fmt: skip
         rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(rows)

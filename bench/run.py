@@ -1,9 +1,11 @@
 """The benchmark command.
 
-    .venv/bin/python -m bench.run [ingest|apply|access|all] [--quick] [--out DIR]
+    .venv/bin/python -m bench.run [ingest|apply|access|notify|thin|all] [--quick] [--out DIR]
 
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
+``thin`` (the thin-notification burst against a rate-limited sandbox) takes
+minutes by design and is not part of ``all``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import json
 import time
 from pathlib import Path
 
-from bench import access, apply, ingest, machine
+from bench import access, apply, ingest, machine, notify, thin_burst
 from bench.report import markdown
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", choices=("ingest", "apply", "access", "all"), default="all")
+    parser.add_argument(
+        "what", nargs="?", choices=("ingest", "apply", "access", "notify", "thin", "all"), default="all"
+    )
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
     parser.add_argument("--out", type=Path, default=Path("var/bench"), help="where results and logs go")
     parser.add_argument("--web-workers", type=int, help="gunicorn workers for both ingest targets")
@@ -39,6 +43,12 @@ def main(argv=None) -> dict:
         results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
     if args.what in ("access", "all"):
         results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
+    if args.what in ("notify", "all"):
+        results["notify"] = notify.run_notify(args.out / "notify", notify.QUICK if args.quick else notify.NotifyPlan())
+    if args.what == "thin":
+        results["thin"] = thin_burst.run_thin(
+            args.out / "thin", thin_burst.QUICK if args.quick else thin_burst.ThinPlan()
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))

@@ -26,6 +26,7 @@ VAR = ROOT / "var"
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
 BIN = Path(sys.executable).parent
+WEBHOOK_STYLES = ("snapshot", "thin", "both")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,27 @@ def parse_args(argv):
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)), help="web port (5000)")
     parser.add_argument("--sandbox-port", type=int, default=12111, help="Stripe sandbox port (12111)")
+    parser.add_argument(
+        "--webhooks",
+        choices=WEBHOOK_STYLES,
+        default=os.environ.get("SANDBOX_WEBHOOKS", "snapshot"),
+        help="what the sandbox's event destination sends: snapshot events (default), thin notifications, "
+        "or both at once as during a migration (also SANDBOX_WEBHOOKS)",
+    )
     return parser.parse_args(argv)
+
+
+def sandbox_command(args, webhook_secret: str) -> str:
+    url = f"http://127.0.0.1:{args.port}/api/webhooks/stripe"
+    flags = {
+        "snapshot": ["--webhook-url"],
+        "thin": ["--thin-webhook-url"],
+        "both": ["--webhook-url", "--thin-webhook-url"],
+    }
+    destinations = " ".join(f"{flag} {url}" for flag in flags[args.webhooks])
+    return (
+        f"sandbox: python -m stripe_sandbox --port {args.sandbox_port} {destinations} --webhook-secret {webhook_secret}"
+    )
 
 
 def uses_sandbox(env: dict) -> bool:
@@ -118,11 +139,7 @@ def write_procfile(env: dict, args) -> Path:
         if line.strip() and not line.startswith("release:")
     ]
     if uses_sandbox(env):
-        lines.append(
-            f"sandbox: python -m stripe_sandbox --port {args.sandbox_port} "
-            f"--webhook-url http://127.0.0.1:{args.port}/api/webhooks/stripe "
-            f"--webhook-secret {env['STRIPE_WEBHOOK_SECRET']}"
-        )
+        lines.append(sandbox_command(args, env["STRIPE_WEBHOOK_SECRET"]))
     path = VAR / "Procfile.dev"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -130,7 +147,7 @@ def write_procfile(env: dict, args) -> Path:
 
 def print_banner(env: dict, args) -> None:
     stripe_line = (
-        f"Stripe sandbox (offline, not Stripe): {env['STRIPE_API_BASE']}"
+        f"Stripe sandbox (offline, not Stripe): {env['STRIPE_API_BASE']} ({args.webhooks} webhooks)"
         if uses_sandbox(env)
         else "Stripe: your test account (forward webhooks with `stripe listen`)"
     )

@@ -23,7 +23,7 @@ from shared.infra.parsing import plain_int
 from shared.infra.settings import Settings
 from shared.ops import metrics
 from shared.sync import inbox
-from shared.sync.event_shape import UnfitEvent, check_event
+from shared.sync.event_shape import THIN_OBJECT, UnfitEvent, check_event, check_thin_event
 
 PATH = "/api/webhooks/stripe"
 log = logging.getLogger("portal.webhooks")
@@ -42,8 +42,11 @@ class Refused(Exception):
 def parse_event(body: bytes) -> tuple[str, str]:
     """The event's id and type, after its signature has been checked.
 
-    An event the worker could never apply (shared.sync.event_shape) is refused
-    here, naming the field, rather than queued to fail there.
+    A snapshot event (``object: event``) and a thin notification from an event
+    destination (``object: v2.core.event``) are both queued; the worker fetches
+    what a thin one points at. An event the worker could never apply
+    (shared.sync.event_shape) is refused here, naming the field, rather than
+    queued to fail there.
     """
     try:
         event = orjson.loads(body)  # strict RFC 8259 and UTF-8, unlike json: what Stripe sends
@@ -51,7 +54,10 @@ def parse_event(body: bytes) -> tuple[str, str]:
         raise NotAnEvent("Body is not JSON") from None
     if not isinstance(event, dict):
         raise NotAnEvent("Body is not a Stripe event")
-    check_event(event)
+    if event.get("object") == THIN_OBJECT:
+        check_thin_event(event)
+    else:
+        check_event(event)
     return event["id"], event["type"]
 
 

@@ -28,9 +28,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--webhook-url", action="append", default=[], metavar="URL", help="send signed webhook events here (repeatable)"
     )
     parser.add_argument(
+        "--thin-webhook-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send signed thin event notifications (v2.core.event) here (repeatable; may be given with --webhook-url)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="N",
+        help="answer 429 to API requests above N per second, as Stripe does (default: no limit)",
+    )
+    parser.add_argument(
         "--webhook-secret",
         metavar="whsec_...",
-        help="signing secret for --webhook-url endpoints (default: a random one, printed on stderr)",
+        help="signing secret for --webhook-url and --thin-webhook-url (default: a random one, printed on stderr)",
     )
     parser.add_argument(
         "--plans", metavar="FILE", help="TOML file of [[plans]] to seed (default: the bundled basic and pro plans)"
@@ -51,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(
             f"--host {args.host} refused: the sandbox only binds loopback addresses (127.0.0.1, ::1, localhost)"
         )
+    if args.rate_limit is not None and not args.rate_limit > 0:
+        parser.error("--rate-limit must be more than 0 requests per second")
     if args.webhook_secret and not args.webhook_secret.startswith("whsec_"):
         parser.error("--webhook-secret must start with whsec_")
     return args
@@ -82,10 +97,13 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as error:
         print(f"stripe_sandbox: cannot load plans: {error}", file=sys.stderr)
         return 2
-    for url in args.webhook_url:
-        endpoint = sandbox.add_webhook_endpoint(url, args.webhook_secret)
+    endpoints = [(url, "snapshot") for url in args.webhook_url] + [(url, "thin") for url in args.thin_webhook_url]
+    for url, style in endpoints:
+        endpoint = sandbox.add_webhook_endpoint(url, args.webhook_secret, style)
         if not args.webhook_secret:
-            print(f"webhook {url} secret: {endpoint.secret}", file=sys.stderr)
+            print(f"webhook {url} ({style}) secret: {endpoint.secret}", file=sys.stderr)
+    if args.rate_limit is not None:
+        sandbox.rate_limit.configure(args.rate_limit)
     try:
         server = make_server(args.host, args.port, create_app(sandbox), threaded=True)
     except OSError as error:

@@ -20,6 +20,9 @@ NO_KEY = (
 )
 
 
+RATE_LIMITED = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+
+
 def sandbox():
     return current_app.extensions["stripe_sandbox"]
 
@@ -65,6 +68,8 @@ def _decoded_params() -> dict:
 @bp.before_request
 def authenticate():
     g.request_id = ids.new_id("req", 14)
+    if not sandbox().rate_limit.allow():
+        raise ApiError(RATE_LIMITED, status=429, code="rate_limit")
     key = _api_key()
     if not key:
         raise ApiError(NO_KEY, status=401)

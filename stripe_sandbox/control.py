@@ -90,7 +90,7 @@ def add_webhook_endpoint():
     body = _body()
     if not body.get("url"):
         raise ValueError("url is required")
-    endpoint = _sandbox().add_webhook_endpoint(body["url"], body.get("secret"))
+    endpoint = _sandbox().add_webhook_endpoint(body["url"], body.get("secret"), body.get("style", "snapshot"))
     return jsonify(vars(endpoint))
 
 
@@ -148,6 +148,20 @@ def _delivery_state() -> dict:
         },
         **dispatcher.counts(),
     }
+
+
+@bp.get("/rate_limit")
+def show_rate_limit():
+    return jsonify(_sandbox().rate_limit.state())
+
+
+@bp.post("/rate_limit")
+def configure_rate_limit():
+    """``{"per_second": N}`` answers 429 above N API requests a second; null lifts it; counts restart."""
+    limit = _sandbox().rate_limit
+    limit.configure(_body().get("per_second"))
+    limit.reset_counts()
+    return jsonify(limit.state())
 
 
 @bp.get("/events")

@@ -14,11 +14,12 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
-from . import ids
+from . import ids, thin
 from .signing import signature_header
 
 DEFAULT_RETRY_DELAYS = (1, 2, 4, 8, 16, 32, 60, 60, 60, 60)
 ORDERS = ("created", "reverse", "shuffle")
+STYLES = ("snapshot", "thin")  # an event destination's payload style
 # Fault settings are bounded so a stray call cannot wedge a test run.
 MAX_DUPLICATE = 10
 MAX_DELAY_SECONDS = 60.0
@@ -31,6 +32,7 @@ class Endpoint:
     id: str
     url: str
     secret: str
+    style: str = "snapshot"
 
 
 @dataclass
@@ -54,9 +56,9 @@ class _Job:
 
 @dataclass
 class _Record:
-    """Delivery state of one event: its body, and per-endpoint outcome."""
+    """Delivery state of one event: its body per payload style, and per-endpoint outcome."""
 
-    body: bytes
+    bodies: dict[str, bytes]
     created: int
     outcome: dict[str, str]  # endpoint id -> pending | succeeded | failed | dropped
     attempts: list[dict] = field(default_factory=list)
@@ -78,8 +80,10 @@ class Dispatcher:
         self._thread.start()
 
     # -- endpoints -------------------------------------------------------
-    def add_endpoint(self, url: str, secret: str | None = None) -> Endpoint:
-        endpoint = Endpoint(ids.new_id("we"), url, secret or ids.webhook_secret())
+    def add_endpoint(self, url: str, secret: str | None = None, style: str = "snapshot") -> Endpoint:
+        if style not in STYLES:
+            raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+        endpoint = Endpoint(ids.new_id("we"), url, secret or ids.webhook_secret(), style)
         with self._cond:
             self.endpoints[endpoint.id] = endpoint
         return endpoint
@@ -90,12 +94,10 @@ class Dispatcher:
 
     # -- publishing ------------------------------------------------------
     def publish(self, event: dict) -> None:
-        """Serialize ``event`` once and queue it for every endpoint."""
-        # Compact JSON: the indented form would use the slow pure-Python encoder.
-        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+        """Serialize ``event`` once per payload style in use and queue it for every endpoint."""
         with self._cond:
             outcome = dict.fromkeys(self.endpoints, "pending")
-            record = _Record(body, event["created"], outcome)
+            record = _Record(_bodies(event, {e.style for e in self.endpoints.values()}), event["created"], outcome)
             self._records[event["id"]] = record
             if self.faults.drop:
                 record.outcome = dict.fromkeys(outcome, "dropped")
@@ -167,9 +169,9 @@ class Dispatcher:
                 "delivery_success": self.delivery_success(event_id),
             }
 
-    def body(self, event_id: str) -> bytes | None:
+    def body(self, event_id: str, style: str = "snapshot") -> bytes | None:
         record = self._records.get(event_id)
-        return record.body if record else None
+        return record.bodies.get(style) if record else None
 
     def counts(self) -> dict:
         with self._cond:
@@ -236,7 +238,7 @@ class Dispatcher:
                     self.faults.fail_next -= 1
             if endpoint is None or record is None:
                 return
-            result = _injected_failure() if injected else _send(endpoint, record.body)
+            result = _injected_failure() if injected else _send(endpoint, record.bodies[endpoint.style])
             self._settle(job, record, result, injected)
         finally:
             with self._cond:
@@ -255,6 +257,14 @@ class Dispatcher:
             if job.attempts <= len(self.retry_delays):
                 job.due = time.monotonic() + self.retry_delays[job.attempts - 1]
                 heapq.heappush(self._queue, job)
+
+
+def _bodies(event: dict, styles: set[str]) -> dict[str, bytes]:
+    # Compact JSON: the indented form would use the slow pure-Python encoder.
+    bodies = {"snapshot": json.dumps(event, separators=(",", ":")).encode("utf-8")}
+    if "thin" in styles:
+        bodies["thin"] = json.dumps(thin.notification(event), separators=(",", ":")).encode("utf-8")
+    return bodies
 
 
 def _send(endpoint: Endpoint, body: bytes) -> dict:

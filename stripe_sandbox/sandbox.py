@@ -8,6 +8,7 @@ from . import billing, checkout, plans, portal
 from .clock import Clock
 from .delivery import DEFAULT_RETRY_DELAYS, Dispatcher
 from .errors import ApiError
+from .rate_limit import RateLimit
 from .store import Store
 
 MAX_BOUNDARIES_PER_ADVANCE = 1_000_000
@@ -17,6 +18,7 @@ class Sandbox:
     def __init__(self, plans_path=None, retry_delays=DEFAULT_RETRY_DELAYS) -> None:
         self.clock = Clock()
         self.dispatcher = Dispatcher(retry_delays)
+        self.rate_limit = RateLimit()
         self.store = Store(self.clock, self.dispatcher)
         self._plans = plans.load(plans_path)
         self._seed()
@@ -33,6 +35,8 @@ class Sandbox:
         """
         with self.store.lock:
             self.dispatcher.clear()
+            self.rate_limit.configure(None)
+            self.rate_limit.reset_counts()
             self.clock.reset()
             self.store.clear()
             self._seed()
@@ -42,8 +46,9 @@ class Sandbox:
         return self.store.lock
 
     # -- webhooks ---------------------------------------------------------
-    def add_webhook_endpoint(self, url: str, secret: str | None = None):
-        return self.dispatcher.add_endpoint(url, secret)
+    def add_webhook_endpoint(self, url: str, secret: str | None = None, style: str = "snapshot"):
+        """An event destination; ``style`` is its payload: ``snapshot`` events or ``thin`` notifications."""
+        return self.dispatcher.add_endpoint(url, secret, style)
 
     def configure_delivery(self, **faults):
         return self.dispatcher.configure(**faults)

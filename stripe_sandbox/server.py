@@ -5,7 +5,7 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import api, api_billing, api_catalog, api_entitlements, control, dashboard, ids, pages
+from . import api, api_billing, api_catalog, api_entitlements, api_v2, control, dashboard, ids, pages
 from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
@@ -18,6 +18,7 @@ def create_app(sandbox: Sandbox) -> Flask:
     app = Flask(__name__)
     app.extensions["stripe_sandbox"] = sandbox
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_v2.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
@@ -85,16 +86,20 @@ def run_in_thread(
     webhook_secret: str | None = None,
     plans_path=None,
     retry_delays=DEFAULT_RETRY_DELAYS,
+    thin_webhook_urls=(),
 ) -> RunningSandbox:
     """Start a sandbox on 127.0.0.1 (port 0 picks a free one).
 
-    Every ``webhook_urls`` endpoint signs with ``webhook_secret``, or with one
+    Every ``webhook_urls`` (snapshot events) and ``thin_webhook_urls`` (thin
+    notifications) endpoint signs with ``webhook_secret``, or with one
     generated secret, readable as ``handle.webhook_secret``.
     """
     sandbox = Sandbox(plans_path=plans_path, retry_delays=retry_delays)
     secret = webhook_secret or ids.webhook_secret()
     for url in webhook_urls:
         sandbox.add_webhook_endpoint(url, secret)
+    for url in thin_webhook_urls:
+        sandbox.add_webhook_endpoint(url, secret, "thin")
     handle = RunningSandbox(sandbox, port)
     handle.webhook_secret = secret
     return handle

@@ -17,3 +17,14 @@ def test_quick_apply_benchmark_drains_every_event(tmp_path):
     assert sum(run["ledger"].values()) == run["unique_events"] > 0
     assert run["ledger"].get("failed", 0) == 0
     assert run["rq_leftovers"] == 0
+
+
+def test_quick_thin_burst_fetches_and_applies_every_notification(tmp_path):
+    from bench.thin_burst import QUICK as THIN_QUICK
+    from bench.thin_burst import run_thin
+
+    run = run_thin(tmp_path, THIN_QUICK)
+    # Ignored: a worker's fetch that lost to the other worker's newer one (shared.sync.ordering.fetch_is_current).
+    assert set(run["ledger"]) <= {"applied", "ignored"} and sum(run["ledger"].values()) == run["notifications"]
+    assert run["all_active"] and run["rq_leftovers"] == 0
+    assert run["subscriptions"] <= run["fetches"] <= run["notifications"]  # each one's notifications coalesced

@@ -81,7 +81,8 @@ class BillingWorker(SimpleWorker):
                 if self.should_run_maintenance_tasks:
                     self.run_maintenance_tasks()
                 self._restart_dead_scheduler()
-                drained = self._drain_once(None if burst else IDLE_BLOCK_MS)
+                # Wait on the inbox only when no job is queued: a notification job must not wait out an idle read.
+                drained = self._drain_once(None if burst or self._jobs_waiting() else IDLE_BLOCK_MS)
                 self._sweep_notifications(changed=drained > 0 or burst)
                 if self._stop_requested:
                     return None
@@ -151,6 +152,9 @@ class BillingWorker(SimpleWorker):
             exc_info=not isinstance(exc, REDIS_DOWN),
         )
         time.sleep(pause)
+
+    def _jobs_waiting(self) -> bool:
+        return any(queue.count for queue in self.queues)
 
     def _next_rq_job(self):
         while True:

@@ -38,7 +38,7 @@ def build_context(settings: Settings) -> WorkerContext:
         settings=settings,
         redis=connect_redis(settings.redis_url, timeout=30, retries=3),
         stripe=client,
-        applier=EventApplier(client),
+        applier=EventApplier(client, fetch_mode=settings.stripe_fetch_mode),
         http=requests.Session(),
     )
 

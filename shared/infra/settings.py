@@ -17,6 +17,10 @@ from shared.infra.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///var/portal.db"
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 AUTH_MODES = ("local", "handoff")  # sign-in by the local forms; by a token from the host app
+FETCH_MODES = ("ties", "always")  # STRIPE_FETCH_MODE (shared.sync.apply)
+# Half of Stripe's documented limits (100/s live, 25/s test), for every process of ours together:
+# the rest is left for the Dashboard, other integrations and bursts.
+DEFAULT_RATE_LIVE, DEFAULT_RATE_TEST = 50, 12
 
 
 # Seconds before each retry of a notification to the host app: 5 s, 30 s, 2 min, 10 min, 1 h, 6 h, 24 h.
@@ -52,6 +56,8 @@ class Settings:
     password_hash_profile: str = "production"
     auth_modes: tuple[str, ...] = ()  # as set; empty = unset, the default (see sign_in_modes)
     handoff_secrets: tuple[str, ...] = ()
+    stripe_fetch_mode: str = "ties"
+    stripe_rate_limit: int = 0  # requests per second; 0 = by the key's mode (stripe_requests_per_second)
     host_webhook_url: str | None = None
     host_webhook_secret: str | None = None
     host_webhook_timeout_seconds: float = 10.0
@@ -60,6 +66,13 @@ class Settings:
     @property
     def is_development(self) -> bool:
         return self.app_env in ("development", "test")
+
+    @property
+    def stripe_requests_per_second(self) -> int:
+        """STRIPE_RATE_LIMIT, or half of Stripe's limit for the key's mode."""
+        if self.stripe_rate_limit:
+            return self.stripe_rate_limit
+        return DEFAULT_RATE_LIVE if self.stripe_secret_key.startswith(LIVE_KEY_PREFIXES) else DEFAULT_RATE_TEST
 
     @property
     def sign_in_modes(self) -> tuple[str, ...]:
@@ -98,6 +111,8 @@ class Settings:
             password_hash_profile=reader.text("PASSWORD_HASH_PROFILE", "production"),
             auth_modes=_auth_modes(reader),
             handoff_secrets=reader.csv("HANDOFF_SECRET"),
+            stripe_fetch_mode=reader.text("STRIPE_FETCH_MODE", "ties"),
+            stripe_rate_limit=reader.integer("STRIPE_RATE_LIMIT", 0),
             host_webhook_url=reader.text("HOST_WEBHOOK_URL", None),
             host_webhook_secret=reader.text("HOST_WEBHOOK_SECRET", None),
             host_webhook_timeout_seconds=reader.number("HOST_WEBHOOK_TIMEOUT_SECONDS", 10.0),
@@ -123,6 +138,10 @@ class Settings:
             raise ConfigError("TRUSTED_PROXY_HOPS must be between 0 and 5 (the proxies in front of the web)")
         if self.worker_stall_seconds < 1:
             raise ConfigError("WORKER_STALL_SECONDS must be at least 1")
+        if self.stripe_fetch_mode not in FETCH_MODES:
+            raise ConfigError("STRIPE_FETCH_MODE must be ties or always")
+        if not 0 <= self.stripe_rate_limit <= 10_000:
+            raise ConfigError("STRIPE_RATE_LIMIT must be a whole number of requests per second from 1 to 10000")
         self._check_password_hash_profile()
         self._check_auth_modes()
         self._check_host_webhook()

@@ -5,9 +5,11 @@ rows and ledger rows are created and locked in bulk, in one sorted order
 (no deadlocks between workers); each event then runs in a savepoint, so one
 bad event does not undo its neighbours (subscription changes are made in
 memory after validation, other writes in a savepoint); changed rows and
-ledger outcomes are written back in bulk, in the same transaction. Tie-break fetches from Stripe happen before the write
-transaction, coalesced to one per subscription per batch, so no lock is held
-across a network call in the common case.
+ledger outcomes are written back in bulk, in the same transaction. Fetches from
+Stripe (the objects thin events point at, subscriptions under
+STRIPE_FETCH_MODE=always, tie-breaks) happen before the write transaction,
+coalesced to one per object per batch, so no lock is held across a network
+call in the common case.
 
 Whatever one event raises, that event alone fails (recorded in the ledger,
 retried by RQ). An event is checked against shared.sync.event_shape before any
@@ -33,8 +35,8 @@ from shared.infra.errors import EventError
 from shared.infra.models import CustomerEntitlements, StripeEvent, Subscription
 from shared.sync import ledger
 from shared.sync.entitlements import EntitlementFetcher, summary_is_partial
-from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT
-from shared.sync.events import SUBSCRIPTION_EVENTS, Event
+from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT, OBJECT_CHECKS, shown
+from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.handlers import handle, lock_batch
 from shared.sync.inbox import Envelope
 from shared.sync.ordering import Decision, decide
@@ -42,6 +44,9 @@ from shared.sync.ordering import Decision, decide
 log = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate"  # a result only: the ledger already holds the event
+# STRIPE_FETCH_MODE: trust snapshots and fetch on same-second ties, or fetch every subscription event.
+FETCH_TIES, FETCH_ALWAYS = "ties", "always"
+FETCH_MODES = (FETCH_TIES, FETCH_ALWAYS)
 TRANSIENT_RETRIES = 3
 
 
@@ -56,8 +61,13 @@ class Result:
     lag_seconds: float | None = None
 
 
-class SubscriptionFetcher:
-    """Current subscriptions from Stripe, at most one fetch per id per batch."""
+class ObjectFetcher:
+    """Current objects from Stripe, at most one fetch per id per batch.
+
+    Thin events, STRIPE_FETCH_MODE=always and same-second ties all fetch
+    through one instance per batch, so a burst of notifications naming one
+    subscription costs one request however many there are.
+    """
 
     def __init__(self, client: stripe.StripeClient, clock=time.time):
         self.client = client
@@ -71,26 +81,40 @@ class SubscriptionFetcher:
                 self.get(sub_id)
 
     def get(self, sub_id: str) -> tuple[dict, float]:
-        if sub_id not in self.cache:
-            self.cache[sub_id] = self._fetch(sub_id)
-        cached = self.cache[sub_id]
+        return self.fetch(sub_id, self.client.v1.subscriptions.retrieve)
+
+    def related(self, kind: str, object_id: str) -> tuple[dict, float]:
+        """The object a thin event of ``kind`` names (its id was checked by shared.sync.event_shape)."""
+        if kind in SUBSCRIPTION_EVENTS:
+            return self.get(object_id)
+        if kind in CHECKOUT_EVENTS:
+            return self.fetch(object_id, self.client.v1.checkout.sessions.retrieve)
+        if kind in INVOICE_EVENTS:
+            return self.fetch(object_id, self.client.v1.invoices.retrieve)
+        raise EventError(f"no way to fetch the object of a thin {kind} event")
+
+    def fetch(self, object_id: str, retrieve) -> tuple[dict, float]:
+        if object_id not in self.cache:
+            self.cache[object_id] = self._fetch(object_id, retrieve)
+        cached = self.cache[object_id]
         if isinstance(cached, Exception):
-            raise EventError(f"could not fetch {sub_id} from Stripe: {cached}")
+            raise EventError(f"could not fetch {object_id} from Stripe: {cached}")
         return cached
 
-    def _fetch(self, sub_id: str):
+    def _fetch(self, object_id: str, retrieve):
         self.fetches += 1
         fetched_at = self.clock()
         try:
-            return self.client.v1.subscriptions.retrieve(sub_id).to_dict(), fetched_at
+            return retrieve(object_id).to_dict(), fetched_at
         except stripe.StripeError as exc:
             return exc
 
 
 class EventApplier:
-    def __init__(self, stripe_client: stripe.StripeClient, clock=time.time):
+    def __init__(self, stripe_client: stripe.StripeClient, clock=time.time, fetch_mode: str = FETCH_TIES):
         self.stripe_client = stripe_client
         self.clock = clock
+        self.fetch_mode = fetch_mode
         self.fetches = 0
 
     def apply_batch(self, envelopes: list[Envelope]) -> list[Result]:
@@ -99,15 +123,49 @@ class EventApplier:
         results += [_result(event, DUPLICATE) for event in repeats]
         already = ledger.done_ids([event.id for event in events])
         results += [_result(event, DUPLICATE) for event in events if event.id in already]
-        todo = sorted((e for e in events if e.id not in already), key=Event.lock_key)
+        todo = [e for e in events if e.id not in already]
         if todo:
-            fetcher = SubscriptionFetcher(self.stripe_client, self.clock)
+            fetcher = ObjectFetcher(self.stripe_client, self.clock)
+            todo, failures = self._resolve(todo, fetcher)
+            results += failures
+            todo.sort(key=Event.lock_key)
             fetcher.prefetch(subscriptions_needing_fetch(todo))
             entitlement_fetcher = EntitlementFetcher(self.stripe_client, self.clock)
             entitlement_fetcher.prefetch(customers_needing_fetch(todo))
-            results += self._write_with_retry(todo, fetcher, entitlement_fetcher)
+            results += self._write_with_retry(todo, fetcher, entitlement_fetcher) if todo else []
             self.fetches += fetcher.fetches + entitlement_fetcher.fetches
         return results
+
+    def _resolve(self, events: list[Event], fetcher: ObjectFetcher) -> tuple[list[Event], list[Result]]:
+        """Fetch the object of each event that points at one, before any lock is taken.
+
+        A thin event of a handled type always fetches; with STRIPE_FETCH_MODE=always
+        a snapshot subscription event does too. An event whose object cannot be
+        fetched, or is unfit, fails alone (RQ retries it); the rest go on.
+        """
+        resolved, failures = [], []
+        for event in events:
+            try:
+                resolved.append(self._resolved(event, fetcher))
+            except EventError as exc:
+                ledger.record_failure(event.id, event.type, event.created, event.envelope.received_at, str(exc))
+                failures.append(_result(event, StripeEvent.FAILED, error=str(exc)))
+        return resolved, failures
+
+    def _resolved(self, event: Event, fetcher: ObjectFetcher) -> Event:
+        if event.thin and event.related_id:
+            if event.kind == "customer.deleted":  # a deleted customer cannot be fetched; its id is all we need
+                return event.resolved({"id": event.related_id}, None)
+            obj, fetched_at = fetcher.related(event.kind, event.related_id)
+            if obj.get("id") != event.related_id:
+                raise EventError(f"Stripe answered {shown(obj.get('id'))} for {event.related_id}")
+            OBJECT_CHECKS[event.kind](obj, "related_object (fetched)")
+            return event.resolved(obj, fetched_at)
+        if self.fetch_mode == FETCH_ALWAYS and event.kind in SUBSCRIPTION_EVENTS and event.subscription_id:
+            obj, fetched_at = fetcher.get(event.subscription_id)
+            OBJECT_CHECKS[event.kind](obj, "subscription (fetched)")
+            return event.resolved(obj, fetched_at)
+        return event
 
     def _parse(self, envelopes):
         events, failures = [], []
@@ -192,7 +250,7 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
     """
     by_sub: dict[str, list[Event]] = defaultdict(list)
     for event in events:
-        if event.type in SUBSCRIPTION_EVENTS and (sub_id := event.subscription_id):
+        if event.kind in SUBSCRIPTION_EVENTS and event.fetched_at is None and (sub_id := event.subscription_id):
             by_sub[sub_id].append(event)
     if not by_sub:
         return set()
@@ -210,7 +268,7 @@ def customers_needing_fetch(events: list[Event]) -> set[str]:
     one that will apply and says ``has_more``, or one that will tie with the stored version."""
     by_customer: dict[str, list[Event]] = defaultdict(list)
     for event in events:
-        if event.type == ENTITLEMENT_SUMMARY_EVENT and (customer_id := event.customer_id):
+        if event.kind == ENTITLEMENT_SUMMARY_EVENT and (customer_id := event.customer_id):
             by_customer[customer_id].append(event)
     if not by_customer:
         return set()

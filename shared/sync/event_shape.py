@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from typing import Any
 
 from shared.infra.errors import EventError
@@ -48,6 +49,7 @@ TEXT = re.compile(r"[^\x00-\x1f\x7f]{0,255}")  # fits a CharField(255); PostgreS
 LOOKUP_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 STATUS = re.compile(r"[a-z_]{1,32}")
 EVENT_TYPE = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces; StripeEvent.type holds 128
+RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
 STORABLE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")  # Stripe's charset: safe as a ledger key and in an RQ job id
 
 
@@ -88,6 +90,36 @@ def check_event(event: Any) -> None:
     check = OBJECT_CHECKS.get(event["type"])
     if check is not None:
         check(obj, "data.object")
+
+
+def check_thin_event(event: dict) -> int:
+    """Raise UnfitEvent naming the first unfit field of a thin notification; return its time in epoch seconds.
+
+    A handled type must name its object in ``related_object.id`` (the worker
+    fetches it by that id, never by the notification's URL); other types are
+    recorded ignored and need only a sane envelope.
+    """
+    _match(event.get("id"), EVENT_ID, "id", "a Stripe event id (evt_...)")
+    _match(event.get("type"), EVENT_TYPE, "type", "a printable string of up to 128 characters")
+    created = _rfc3339(event.get("created"), "created")
+    related_id = THIN_RELATED_IDS.get(event["type"])
+    if related_id is not None:
+        related = _object(event.get("related_object"), "related_object", optional=False)
+        _match(related.get("id"), *related_id)
+    return created
+
+
+def _rfc3339(value: Any, path: str) -> int:
+    """Thin events carry RFC 3339 UTC times (``2026-12-05T05:35:22.123Z``); the ledger keeps whole seconds."""
+    if not (isinstance(value, str) and RFC3339_UTC.fullmatch(value)):
+        raise UnfitEvent(f"{path} must be an RFC 3339 UTC time such as 2026-12-05T05:35:22.123Z")
+    try:
+        seconds = int(datetime.fromisoformat(value).timestamp())
+    except ValueError:  # the pattern passes 2026-02-31
+        raise UnfitEvent(f"{path} must be an RFC 3339 UTC time such as 2026-12-05T05:35:22.123Z") from None
+    if not EARLIEST_CREATED <= seconds < LATEST_TIME:
+        raise UnfitEvent(f"{path} must be a time from 2010 to 2099")
+    return seconds
 
 
 def check_subscription(sub: dict, path: str) -> None:
@@ -176,6 +208,22 @@ OBJECT_CHECKS = {
     "customer.deleted": check_deleted_customer,
     ENTITLEMENT_SUMMARY_EVENT: check_entitlement_summary,
 }
+
+
+# A thin notification of a handled type: the id pattern of the object it names (what
+# the worker fetches; shared.sync.apply.ObjectFetcher.related knows how), and the
+# snapshot type whose handler then applies it. A type handled for snapshots but not
+# listed here (no way to fetch its object yet) is recorded ignored when thin.
+THIN_PREFIX = "v1."
+THIN_OBJECT = "v2.core.event"
+_RELATED = "related_object.id"
+THIN_RELATED_IDS = {
+    **{THIN_PREFIX + k: (SUBSCRIPTION_ID, _RELATED, "a Stripe subscription id (sub_...)") for k in SUBSCRIPTION_EVENTS},
+    **{THIN_PREFIX + k: (INVOICE_ID, _RELATED, "a Stripe invoice id (in_...)") for k in INVOICE_EVENTS},
+    **{THIN_PREFIX + k: (CHECKOUT_ID, _RELATED, "a Stripe checkout session id (cs_...)") for k in CHECKOUT_EVENTS},
+    THIN_PREFIX + "customer.deleted": (CUSTOMER_ID, _RELATED, "a Stripe customer id (cus_...)"),
+}
+THIN_TYPES = {thin_type: thin_type.removeprefix(THIN_PREFIX) for thin_type in THIN_RELATED_IDS}
 
 
 def customer_reference(value: Any) -> str | None:

@@ -21,8 +21,12 @@ from shared.sync import entitlements
 from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.locked_rows import LockedSubscriptions
-from shared.sync.ordering import Decision, decide
+from shared.sync.ordering import Decision, decide, fetch_is_current
 from shared.sync.stripe_objects import checkout_email, id_of, subscription_columns
+
+# A twin (the snapshot and the thin event of one change) or a repeat of what is
+# stored: the ledger says so, so an operator sees which of two deliveries did nothing.
+NO_CHANGE = "no change: the row already held this state"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def lock_batch(events: list[Event]) -> LockedSubscriptions:
     """Lock every subscription row the batch's events will touch."""
     wanted: dict[str, str] = {}
     for event in events:
-        if (event.type in SUBSCRIPTION_EVENTS or event.type in INVOICE_EVENTS) and event.subscription_id:
+        if (event.kind in SUBSCRIPTION_EVENTS or event.kind in INVOICE_EVENTS) and event.subscription_id:
             wanted.setdefault(event.subscription_id, event.customer_id or "")
     locked = LockedSubscriptions()
     locked.lock(wanted)
@@ -52,25 +56,27 @@ def lock_batch(events: list[Event]) -> LockedSubscriptions:
 
 def write_subscription(
     rows: LockedSubscriptions, row: Subscription, obj: dict, version_created: int, fetched_at: float | None
-) -> None:
-    """Store a subscription object on its locked row (written back at commit)."""
+) -> bool:
+    """Store a subscription object on its locked row (written back at commit); False when no column changed."""
     columns = subscription_columns(obj)
+    changed = any(getattr(row, name) != value for name, value in columns.items())
     columns.update(version_created=version_created, updated_at=utcnow())
     if fetched_at is not None:
         columns["fetched_at"] = fetched_at
     rows.change(row, columns)
+    return changed
 
 
 def store_fetched(
     rows: LockedSubscriptions, row: Subscription, current: dict, fetched_at: float, seen_created: int = 0
-) -> None:
+) -> bool:
     """Store an object read from Stripe's API: authoritative as of ``fetched_at``.
 
     The tie-break fetch of the worker and ``sync`` both write through here;
     the version never goes back, and events created before the fetch are then
     recognised as stale (shared.sync.ordering).
     """
-    write_subscription(rows, row, current, max(seen_created, row.version_created), fetched_at)
+    return write_subscription(rows, row, current, max(seen_created, row.version_created), fetched_at)
 
 
 def apply_subscription(event: Event, rows: LockedSubscriptions, fetcher: Fetcher) -> Effect:
@@ -79,11 +85,30 @@ def apply_subscription(event: Event, rows: LockedSubscriptions, fetcher: Fetcher
     if decision is Decision.STALE:
         return Effect(StripeEvent.IGNORED, "older than the stored state")
     if decision is Decision.APPLY:
-        write_subscription(rows, row, event.obj, event.created, None)
-        return Effect(StripeEvent.APPLIED)
+        changed = write_subscription(rows, row, event.obj, event.created, None)
+        return Effect(StripeEvent.APPLIED, None if changed else NO_CHANGE)
     current, fetched_at = fetcher.get(row.id)
-    store_fetched(rows, row, current, fetched_at, event.created)
-    return Effect(StripeEvent.APPLIED, "same second as stored state: fetched from Stripe")
+    changed = store_fetched(rows, row, current, fetched_at, event.created)
+    return Effect(StripeEvent.APPLIED, _noted("same second as stored state: fetched from Stripe", changed))
+
+
+def apply_fetched_subscription(event: Event, rows: LockedSubscriptions) -> Effect:
+    """A subscription event whose object was fetched for it (a thin event, or STRIPE_FETCH_MODE=always).
+
+    The fetch is the current state unless the row holds something surely
+    newer (shared.sync.ordering.fetch_is_current); it is stored through the
+    path ``sync`` uses.
+    """
+    row = rows.locked(event.subscription_id)
+    fetched_at = event.fetched_at or 0.0
+    if not fetch_is_current(row.version_created, row.fetched_at, fetched_at):
+        return Effect(StripeEvent.IGNORED, "a newer state than this fetch is stored")
+    changed = store_fetched(rows, row, event.obj, fetched_at, event.created)
+    return Effect(StripeEvent.APPLIED, _noted("fetched from Stripe", changed))
+
+
+def _noted(note: str, changed: bool) -> str:
+    return note if changed else f"{note}; {NO_CHANGE}"
 
 
 def record_invoice(event: Event, rows: LockedSubscriptions) -> Effect:
@@ -92,7 +117,7 @@ def record_invoice(event: Event, rows: LockedSubscriptions) -> Effect:
         return Effect(StripeEvent.IGNORED, "invoice without a subscription")
     if event.created < row.invoice_version_created:
         return Effect(StripeEvent.IGNORED, "older than the stored invoice state")
-    status = "paid" if event.type == "invoice.paid" else "payment_failed"
+    status = "paid" if event.kind == "invoice.paid" else "payment_failed"
     rows.change(
         row,
         {
@@ -204,17 +229,19 @@ def handle(
     """Apply one event. Subscription changes stay in ``rows`` until the batch
     flushes them, and are made last, after anything that can raise; handlers
     that write other tables do so in a savepoint of their own."""
-    if event.type in SUBSCRIPTION_EVENTS:
+    if event.kind in SUBSCRIPTION_EVENTS:
+        if event.fetched_at is not None:
+            return apply_fetched_subscription(event, rows)
         return apply_subscription(event, rows, fetcher)
-    if event.type in INVOICE_EVENTS:
+    if event.kind in INVOICE_EVENTS:
         return record_invoice(event, rows)
-    if event.type in CHECKOUT_EVENTS:
+    if event.kind in CHECKOUT_EVENTS:
         with database.atomic():
             return link_checkout(event)
-    if event.type == "customer.deleted":
+    if event.kind == "customer.deleted":
         with database.atomic():
             return forget_customer(event, rows)
-    if event.type == ENTITLEMENT_SUMMARY_EVENT:
+    if event.kind == ENTITLEMENT_SUMMARY_EVENT:
         with database.atomic():
             return apply_entitlement_summary(event, entitlement_fetcher)
     return Effect(StripeEvent.IGNORED, "event type not handled")

@@ -45,3 +45,16 @@ def fetch_supersedes(version_created: int, stored_fetched_at: float | None, fetc
     """
     newer_than_event = is_covered_by_fetch(version_created, fetched_at)
     return newer_than_event and (stored_fetched_at is None or stored_fetched_at <= fetched_at)
+
+
+def fetch_is_current(version_created: int, stored_fetched_at: float | None, fetched_at: float) -> bool:
+    """May an object fetched for a pointer (a thin event) replace the stored state?
+
+    The fetch was made after the notification, so it holds at least that
+    change. It yields only to what is surely newer: a later fetch, or an event
+    snapshot created after the fetch by more than the clock margin. Within the
+    margin the fetch is trusted, as a tie-break fetch is.
+    """
+    if stored_fetched_at is not None and stored_fetched_at > fetched_at:
+        return False
+    return version_created <= fetched_at + CLOCK_MARGIN_SECONDS

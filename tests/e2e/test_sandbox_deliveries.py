@@ -1,6 +1,7 @@
 """End to end against the Stripe sandbox: real gunicorn, two real workers, and
 webhooks delivered the way Stripe really delivers them: twice, out of order,
-late, and after failed attempts."""
+late, and after failed attempts; as snapshot events and as thin notifications
+(an event destination's thin payload style), which the workers follow by fetching."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from shared.accounts.users import create_user
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.sync.stripe_objects import subscription_columns
+from stripe_sandbox import thin
 from tests.processes import Process, run_cli, service_env, start_web, start_worker
 from tests.services import free_port, wait_for
 from tests.settings_helpers import TEST_PASSWORDS, WEBHOOK_SECRET, make_settings
@@ -48,8 +50,13 @@ def events_of(client, customer_id: str) -> set[str]:
     return found
 
 
+@pytest.fixture(params=["snapshot", "thin"])
+def style(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def stack(db_url, redis_url, redis_conn, tmp_path):
+def stack(db_url, redis_url, redis_conn, tmp_path, style):
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     settings = make_settings(
@@ -70,7 +77,7 @@ def stack(db_url, redis_url, redis_conn, tmp_path):
             "stripe_sandbox",
             "--port",
             str(sandbox_port),
-            "--webhook-url",
+            "--webhook-url" if style == "snapshot" else "--thin-webhook-url",
             web_url + "/api/webhooks/stripe",
             "--webhook-secret",
             WEBHOOK_SECRET,
@@ -99,7 +106,7 @@ def settles_to_stripe(client, sub_id: str):
     return all(getattr(stored, name) == newest[name] for name in COMPARED)
 
 
-def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(stack):
+def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(stack, style):
     client, control = stack
     user = create_user("journey@example.com", "correct horse battery", TEST_PASSWORDS)
 
@@ -132,7 +139,7 @@ def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(s
     )
 
     control.post("/_sandbox/deliveries/wait", {"timeout": 30})
-    delivered = events_of(client, customer_id)
+    delivered = {thin.thin_id(e) if style == "thin" else e for e in events_of(client, customer_id)}
     assert len(delivered) >= 10  # checkout, cancel, switch, reactivate and their invoices
     wait_for(
         lambda: StripeEvent.select().where(StripeEvent.id.in_(list(delivered))).count() == len(delivered),
@@ -141,5 +148,7 @@ def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(s
     )
     applied_once = StripeEvent.select().where(StripeEvent.id.in_(list(delivered)), StripeEvent.attempts != 1)
     assert [e.id for e in applied_once if e.outcome != "failed"] == []  # duplicates were no-ops
+    failed = StripeEvent.select().where(StripeEvent.id.in_(list(delivered)), StripeEvent.outcome == "failed")
+    assert [(e.id, e.type, e.error) for e in failed] == []
     stored = Subscription.get_by_id(sub_id)
     assert (stored.status, stored.price_id, stored.cancel_at_period_end) == ("active", "price_sbx_pro", False)
