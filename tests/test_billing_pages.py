@@ -84,6 +84,10 @@ def test_checkout_return_shows_the_new_subscription_before_any_webhook(app, sb):
     assert user.stripe_customer_id  # linked by the return, as checkout.session.completed would
     sub = Subscription.get(Subscription.customer_id == user.stripe_customer_id)
     assert sub.status == "active" and sub.price_id == "price_sbx_basic"
+    from shared.billing.entitlements import entitlements_by_customer
+
+    entitled = entitlements_by_customer([user.stripe_customer_id])[user.stripe_customer_id]
+    assert entitled == ["email_support", "export_csv", "projects_5"]  # read from Stripe by the return, too
     words = text_of(client.get("/dashboard/billing", headers=HTML))
     assert "Basic — $9.00 per month" in words
     assert "Includes Up to 5 projects Export to CSV Email support" in words  # the plan card's features
