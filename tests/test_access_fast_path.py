@@ -89,3 +89,22 @@ def test_a_compiled_query_inside_a_transaction_leaves_the_transaction_usable(cli
     with database.atomic():
         assert access_answers(["plain"])["plain"]["email"] == "plain@example.com"
         assert User.select().count() == 1  # the transaction was not aborted
+
+
+def test_entitlements_are_in_the_fast_answer_sorted_and_it_stays_the_routes(app, client, key, settings):
+    import json
+
+    from shared.infra.models import Entitlement
+
+    put_customer(client, key, "featured", "featured@example.com")
+    User.update(stripe_customer_id="cus_FEAT").where(User.external_id == "featured").execute()
+    subscribe(settings, "cus_FEAT", sub_id="sub_FEAT1")
+    subscribe(settings, "cus_FEAT", sub_id="sub_FEAT2")  # two subscription rows: keys must not repeat
+    for feature, lookup_key in (("feat_2", "sso"), ("feat_1", "export_csv"), ("feat_3", "api")):
+        Entitlement.create(customer_id="cus_FEAT", feature_id=feature, lookup_key=lookup_key)
+    fast, route = answers(app, "/api/v1/customers/featured/access", bearer(key))
+    assert fast == route and fast[0] == "200 OK"
+    assert json.loads(fast[2])["entitlements"] == ["api", "export_csv", "sso"]
+    put_customer(client, key, "plain2", "plain2@example.com")  # no customer at all: []
+    fast, route = answers(app, "/api/v1/customers/plain2/access", bearer(key))
+    assert fast == route and json.loads(fast[2])["entitlements"] == []
