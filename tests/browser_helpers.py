@@ -33,9 +33,10 @@ def require_chromium():
     require_program(CHROMIUM, f"{CHROMIUM} is missing: apt-get install -y chromium")
 
 
-def start_sandbox(env: dict, log_dir: Path, port: int, web_url: str) -> tuple[Process, str]:
-    """The Stripe sandbox as a process, signing its webhooks to ``web_url`` (retried quickly)."""
-    args = [sys.executable, "-m", "stripe_sandbox", "--port", str(port), "--webhook-url"]
+def start_sandbox(env: dict, log_dir: Path, port: int, web_url: str, style: str = "snapshot") -> tuple[Process, str]:
+    """The Stripe sandbox as a process, signing its webhooks (snapshot or thin) to ``web_url`` (retried quickly)."""
+    destination = "--thin-webhook-url" if style == "thin" else "--webhook-url"
+    args = [sys.executable, "-m", "stripe_sandbox", "--port", str(port), destination]
     args += [f"{web_url}/api/webhooks/stripe", "--webhook-secret", WEBHOOK_SECRET, "--retry-delays", "0.2,0.5,1,2"]
     sandbox = Process("sandbox", args, env, log_dir)
     url = f"http://127.0.0.1:{port}"
