@@ -233,7 +233,7 @@ class UserBeforeMigration3(models.BaseModel):
         table_name = "user"
 
 
-def test_migrations_3_and_4_add_their_columns_to_a_database_with_users(db_url):
+def test_later_migrations_add_their_columns_and_tables_to_a_database_with_users(db_url):
     from shared.infra.db import init_database
 
     init_database(db_url)
@@ -243,7 +243,7 @@ def test_migrations_3_and_4_add_their_columns_to_a_database_with_users(db_url):
         for version, name, _ in migrations.MIGRATIONS[:2]:
             models.SchemaMigration.create(version=version, name=name)
         UserBeforeMigration3.create(email="old@example.com", password_hash="x", created_at="2026-01-01 00:00:00")
-        assert [version for version, _ in migrations.upgrade()] == [3, 4]
+        assert [version for version, _ in migrations.upgrade()] == [3, 4, 5, 6]
         assert migrations.upgrade() == []
         migrations.MIGRATIONS[2][2]()  # the steps themselves are harmless run again
         migrations.MIGRATIONS[3][2]()
