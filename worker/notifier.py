@@ -16,7 +16,7 @@ from shared.billing import host_notifications
 from shared.infra.settings import Settings
 
 IDLE_SWEEP_SECONDS = 1.0
-RESULT_TTL = 3600
+RESULT_TTL = 0  # the row records the outcome; a result hash per delivery would pile up in Redis
 FAILED_TTL = 7 * 86_400
 
 
