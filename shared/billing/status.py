@@ -71,7 +71,7 @@ SUBSCRIPTION_COLUMNS = tuple(Subscription._meta.fields[name] for name in ANSWERE
 def entitlement_keys():
     """The customer's entitlement lookup keys as one JSON array, a column of the user's answer row:
     a correlated subquery, so an access answer stays one round trip."""
-    aggregate = fn.json_agg if is_postgres() else fn.json_group_array
+    aggregate = fn.array_agg if is_postgres() else fn.json_group_array  # psycopg2 reads an array in C
     where = Entitlement.customer_id == User.stripe_customer_id
     return Entitlement.select(aggregate(Entitlement.lookup_key)).where(where)
 
