@@ -12,20 +12,18 @@ from __future__ import annotations
 import base64
 import http.client
 import statistics
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
-from standardwebhooks.webhooks import Webhook
 
 from bench import events
 from bench.apply import fresh_database, start_workers
 from bench.procs import Gunicorn, base_env, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
+from devrun.webhook_receiver import SignedWebhookReceiver
 from shared.infra.db import database
 from shared.infra.models import User
 from stripe_sandbox.signing import signature_header
@@ -46,47 +44,20 @@ class NotifyPlan:
 QUICK = NotifyPlan(seconds=3, users=20, backends=("sqlite",))
 
 
-class Receiver:
-    """The host app's end: verifies each notification and notes when each user's quantity was first seen."""
+class Receiver(SignedWebhookReceiver):
+    """The host app's end: when each user's quantity was first seen in a verified notification."""
 
     def __init__(self):
-        self.webhook = Webhook(HOST_SECRET)
-        self.seen: dict[str, list[tuple[float, int]]] = {}
-        self.unverified = 0
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        super().__init__(HOST_SECRET)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def receive(self, headers: dict, body: bytes) -> int:
-        arrived = time.monotonic()
-        try:
-            note = self.webhook.verify(body, headers)
-        except Exception:
-            self.unverified += 1
-            return 400
-        quantity = (note["access"]["subscription"] or {}).get("quantity") or 0
+    def seen(self) -> dict[str, list[tuple[float, int]]]:
+        seen: dict[str, list[tuple[float, int]]] = {}
         with self.lock:
-            self.seen.setdefault(note["external_id"], []).append((arrived, quantity))
-        return 204
-
-    def _handler(self):
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(receiver.receive({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
+            for got in self.received:
+                quantity = (got.notification["access"]["subscription"] or {}).get("quantity") or 0
+                seen.setdefault(got.notification["external_id"], []).append((got.arrived, quantity))
+        return seen
 
 
 def add_host_users(count: int) -> None:
@@ -132,11 +103,11 @@ def post_steadily(port: int, plan: NotifyPlan) -> list[tuple[str, int, float]]:
 def lags(sent, receiver: Receiver, timeout: float) -> tuple[list[float], int]:
     """Each event's lag in seconds, and how many were never covered within ``timeout``."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _uncovered(sent, receiver):
+    while time.monotonic() < deadline and _uncovered(sent, receiver.seen):
         time.sleep(0.2)
-    found, missing = [], 0
+    found, missing, seen = [], 0, receiver.seen
     for external_id, seq, at in sent:
-        arrivals = [arrived for arrived, quantity in receiver.seen.get(external_id, []) if quantity >= seq]
+        arrivals = [arrived for arrived, quantity in seen.get(external_id, []) if quantity >= seq]
         if arrivals:
             found.append(min(arrivals) - at)
         else:
@@ -144,11 +115,11 @@ def lags(sent, receiver: Receiver, timeout: float) -> tuple[list[float], int]:
     return found, missing
 
 
-def _uncovered(sent, receiver: Receiver) -> bool:
+def _uncovered(sent, seen: dict[str, list[tuple[float, int]]]) -> bool:
     last: dict[str, int] = {}
     for external_id, seq, _ in sent:
         last[external_id] = max(seq, last.get(external_id, 0))
-    return any(max((q for _, q in receiver.seen.get(u, [])), default=0) < seq for u, seq in last.items())
+    return any(max((q for _, q in seen.get(u, [])), default=0) < seq for u, seq in last.items())
 
 
 def run_one(backend: str, plan: NotifyPlan, workdir: Path, redis_url: str) -> dict:
@@ -180,7 +151,7 @@ def run_one(backend: str, plan: NotifyPlan, workdir: Path, redis_url: str) -> di
             for process in workers:
                 stop(process)
             web.stop()
-            receiver.server.shutdown()
+            receiver.stop()
     found.sort()
     return {
         "backend": backend,
