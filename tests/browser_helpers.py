@@ -63,3 +63,13 @@ class Shots:
         self.page.screenshot(path=str(first), full_page=True)
         for folder in self.folders[1:]:
             shutil.copyfile(first, folder / f"{name}.png")
+
+
+def reload_until(page, text: str, what: str, where: str = "#gate") -> None:
+    """Reload the page (and only it) until ``where`` (the gate: the notification has arrived) says ``text``."""
+
+    def shows_it():
+        page.reload()
+        return text in page.locator(where).inner_text()
+
+    wait_for(shows_it, timeout=60, interval=0.5, what=what)

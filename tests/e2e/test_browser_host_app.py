@@ -13,10 +13,10 @@ import re
 
 import pytest
 
-from tests.browser_helpers import Shots, require_chromium, start_sandbox
+from tests.browser_helpers import Shots, reload_until, require_chromium, start_sandbox
 from tests.host_app_helpers import HANDOFF_SECRET, HOST_WEBHOOK_SECRET, start_host_app
 from tests.processes import ROOT, run_cli, service_env, start_web, start_worker
-from tests.services import free_port, wait_for
+from tests.services import free_port
 from tests.settings_helpers import make_settings
 
 DEMO = ("ada@acme.example", "acme-notes-demo")
@@ -64,16 +64,6 @@ def cancel_immediately_in_the_portal(env: dict, folder) -> None:
     path.write_text(example.replace('mode = "at_period_end"', 'mode = "immediately"'))
     applied = run_cli(env, "portal-config", "apply", str(path))
     assert applied.returncode == 0, applied.stderr
-
-
-def reload_until(page, text: str, what: str, where: str = "#gate") -> None:
-    """Reload the page (and only it) until ``where`` (the gate: the notification has arrived) says ``text``."""
-
-    def shows_it():
-        page.reload()
-        return text in page.locator(where).inner_text()
-
-    wait_for(shows_it, timeout=60, interval=0.5, what=what)
 
 
 def test_acme_notes_unlocks_pro_when_paid_and_locks_it_when_cancelled(stack, browser, tmp_path):
