@@ -1,6 +1,8 @@
 """The benchmark command.
 
-    .venv/bin/python -m bench.run [ingest|apply|access|notify|thin|all] [--quick] [--out DIR]
+    .venv/bin/python -m bench.run [WHAT] [--quick] [--out DIR]
+
+WHAT: ingest, inline, apply, lag, burst, buttons, memory, access, notify, thin, or all.
 
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
@@ -15,19 +17,28 @@ import json
 import time
 from pathlib import Path
 
-from bench import access, apply, ingest, machine, notify, thin_burst
+from bench import access, apply, burst, buttons, ingest, inline, lag, machine, notify, plots, thin_burst
+from bench.procs import ROOT
 from bench.report import markdown
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", nargs="?", choices=("ingest", "apply", "access", "notify", "thin", "all"), default="all"
+        "what",
+        nargs="?",
+        choices=("ingest", "inline", "apply", "lag", "burst", "buttons", "access", "notify", "thin", "all"),
+        default="all",
     )
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
     parser.add_argument("--out", type=Path, default=Path("var/bench"), help="where results and logs go")
     parser.add_argument("--web-workers", type=int, help="gunicorn workers for both ingest targets")
     return parser.parse_args(argv)
+
+
+def plot_dir(args) -> Path:
+    """docs/ for a measurement (the PNGs docs/benchmarks.md shows); the output directory for a quick run."""
+    return args.out if args.quick else ROOT / "docs"
 
 
 def main(argv=None) -> dict:
@@ -38,9 +49,21 @@ def main(argv=None) -> dict:
         if args.web_workers:
             ingest_plan = ingest.IngestPlan(**{**ingest_plan.__dict__, "workers": args.web_workers})
         results["ingest"] = ingest.run_ingest(args.out / "ingest", ingest_plan)
+    if args.what in ("inline", "all"):
+        results["inline"] = inline.run_inline(args.out / "inline", inline.QUICK if args.quick else inline.InlinePlan())
     if args.what in ("apply", "all"):
         apply_plan = apply.QUICK if args.quick else apply.ApplyPlan()
         results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
+    if args.what in ("lag", "all"):
+        results["lag"] = lag.run_lag(args.out / "lag", lag.QUICK if args.quick else lag.LagPlan())
+        plots.lag_plot(results["lag"], plot_dir(args) / "bench-lag.png")
+    if args.what in ("burst", "all"):
+        results["burst"] = burst.run_burst(args.out / "burst", burst.QUICK if args.quick else burst.BurstPlan())
+        plots.burst_plot(results["burst"], plot_dir(args) / "bench-burst.png")
+    if args.what in ("buttons", "all"):
+        results["buttons"] = buttons.run_buttons(
+            args.out / "buttons", buttons.QUICK if args.quick else buttons.ButtonPlan()
+        )
     if args.what in ("access", "all"):
         results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
     if args.what in ("notify", "all"):

@@ -1,0 +1,44 @@
+"""The design a user would pick instead: verify and apply inside the webhook request.
+
+What the starter kits do (the seed's Next.js handler, dj-stripe, Cashier):
+stripe-python's ``construct_event``, then the event is written to the
+database before the answer, one transaction per request. It exists only in
+the benchmark. To make the comparison about the design and not about the
+code, it applies the event with this project's own ``EventApplier`` (a batch
+of one), on a connection each thread keeps, as the service's web does.
+
+Environment: DATABASE_URL, STRIPE_WEBHOOK_SECRET (as the service's).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import stripe
+from flask import Flask, request
+
+from shared.infra.db import database, init_database
+from shared.infra.models import StripeEvent
+from shared.sync.apply import EventApplier
+from shared.sync.inbox import Envelope
+
+app = Flask(__name__)
+init_database(os.environ["DATABASE_URL"])
+SECRET = os.environ["STRIPE_WEBHOOK_SECRET"]
+# Never called: the benchmark's events apply from their snapshots (no same-second ties).
+applier = EventApplier(stripe.StripeClient("sk_test_bench", base_addresses={"api": "http://127.0.0.1:9"}))
+
+
+@app.post("/api/webhooks/stripe")
+def webhook():
+    body = request.get_data()
+    try:
+        event = stripe.Webhook.construct_event(body, request.headers.get("Stripe-Signature", ""), SECRET)
+    except (ValueError, stripe.SignatureVerificationError):
+        return "bad signature", 400
+    database.connect(reuse_if_open=True)
+    [result] = applier.apply_batch([Envelope(event.id, body.decode(), time.time())])
+    if result.outcome == StripeEvent.FAILED:
+        return "not applied", 500  # Stripe retries it, as it would a starter kit's exception
+    return "OK"
