@@ -17,6 +17,8 @@ def markdown(results: dict) -> str:
         parts.append(burst_table(results["burst"]))
     if "buttons" in results:
         parts.append(buttons_table(results["buttons"]))
+    if "memory" in results:
+        parts.append(memory_table(results["memory"]))
     if "access" in results:
         parts.append(access_table(results["access"]))
     if "notify" in results:
@@ -211,4 +213,32 @@ def buttons_table(r: dict) -> str:
         f"the service's own part of a click (p50: service - bare - direct): portal {r['portal_own_p50_ms']} ms, "
         f"checkout {r['checkout_own_p50_ms']} ms",
     ]
+    return "\n".join(rows)
+
+
+def memory_table(r: dict) -> str:
+    plan = r["plan"]
+    rows = [
+        f"Memory after warm-up, MiB (gunicorn -w {plan['web_workers']}, gthread; {plan['workers']} workers after "
+        f"applying {plan['events']} deliveries). PSS shares each shared page among its sharers; USS is a "
+        "process's own; peak is VmHWM",
+        "",
+        "| process | preload_app | RSS | PSS | USS | peak RSS |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for web in r["web"]:
+        m, w = web["master"], web["worker_mean"]
+        flag = "yes" if web["preload"] else "no"
+        rows.append(f"| web master | {flag} | {m['rss']} | {m['pss']} | {m['uss']} | {m['peak_rss']} |")
+        rows.append(f"| web worker (mean of {len(web['workers'])}) | {flag} | {w['rss']} | {w['pss']} | {w['uss']} "
+                    f"| {w['peak_rss']} |")  # fmt: skip
+    for n, w in enumerate(r["worker"]["workers"]):
+        rows.append(f"| worker {n + 1} | - | {w['rss']} | {w['pss']} | {w['uss']} | {w['peak_rss']} |")
+    for w in r["worker"]["children"]:
+        rows.append(f"| RQ scheduler (a worker's child) | - | {w['rss']} | {w['pss']} | {w['uss']} | {w['peak_rss']} |")
+    rows.append("")
+    rows.append(
+        "web PSS total (master + workers): "
+        + ", ".join(f"{'preload' if w['preload'] else 'no preload'} {w['pss_total']}" for w in r["web"])
+    )
     return "\n".join(rows)

@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import access, apply, burst, buttons, ingest, inline, lag, machine, notify, plots, thin_burst
+from bench import access, apply, burst, buttons, ingest, inline, lag, machine, memory, notify, plots, thin_burst
 from bench.procs import ROOT
 from bench.report import markdown
 
@@ -27,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "what",
         nargs="?",
-        choices=("ingest", "inline", "apply", "lag", "burst", "buttons", "access", "notify", "thin", "all"),
+        choices=("ingest", "inline", "apply", "lag", "burst", "buttons", "memory", "access", "notify", "thin", "all"),
         default="all",
     )
     parser.add_argument("--quick", action="store_true", help="a reduced smoke run (seconds, not minutes)")
@@ -64,6 +64,8 @@ def main(argv=None) -> dict:
         results["buttons"] = buttons.run_buttons(
             args.out / "buttons", buttons.QUICK if args.quick else buttons.ButtonPlan()
         )
+    if args.what in ("memory", "all"):
+        results["memory"] = memory.run_memory(args.out / "memory", memory.QUICK if args.quick else memory.MemoryPlan())
     if args.what in ("access", "all"):
         results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
     if args.what in ("notify", "all"):
