@@ -50,6 +50,30 @@ def burst_plot(runs: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
+def inline_plot(result: dict, path: Path) -> Path:
+    """Requests/s and p99 of the bare route, the webhook and the inline design, per setup and concurrency."""
+    groups = [
+        (f"{run['backend']}{f' +{d} ms' if (d := run['delay_ms']) else ''}\n{c} conn.", report)
+        for run in result["runs"]
+        for c, report in run["concurrency"].items()
+    ]
+    targets = (("bare", "bare Flask route"), ("webhook", "this service's webhook"), ("inline", "inline (starter kit)"))
+    fig, (rps_ax, p99_ax) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    width = 0.27
+    for n, (target, label) in enumerate(targets):
+        xs = [g + (n - 1) * width for g in range(len(groups))]
+        rps_ax.bar(xs, [report[target]["rps"] for _, report in groups], width, label=label)
+        p99_ax.bar(xs, [report[target]["p99_ms"] for _, report in groups], width, label=label)
+    for ax, title, unit in ((rps_ax, "throughput", "requests/s"), (p99_ax, "p99 latency (log)", "ms")):
+        ax.set_xticks(range(len(groups)), [name for name, _ in groups], fontsize=8)
+        ax.set(title=title, ylabel=unit)
+        ax.grid(True, axis="y", alpha=0.3)
+    p99_ax.set_yscale("log")
+    rps_ax.legend(fontsize=8)
+    fig.suptitle("Webhook ingest vs verifying and applying inside the request (gunicorn -w 4, same settings)")
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
