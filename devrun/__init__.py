@@ -1,1 +1,1 @@
-"""The one-command development run: sandbox (or Stripe), Redis, web and worker."""
+"""The one-command development run: sandbox (or Stripe), Redis, web, worker and the example host app."""

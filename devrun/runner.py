@@ -10,6 +10,7 @@ user, then runs the Procfile's processes under honcho until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devrun import host_app
 from devrun.dotenv import read_dotenv
 from devrun.redis_server import LocalRedis
 
@@ -26,6 +28,15 @@ VAR = ROOT / "var"
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
 BIN = Path(sys.executable).parent
+CLI = str(BIN / "portal-service")
+# Secrets made once per checkout (var/dev-secrets.json); a key added later is made on the next run.
+SECRET_MAKERS = {
+    "secret_key": lambda: secrets.token_urlsafe(48),
+    "webhook_secret": lambda: "whsec_" + secrets.token_hex(24),
+    "handoff_secret": lambda: secrets.token_urlsafe(48),
+    "host_webhook_secret": lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    "host_secret_key": lambda: secrets.token_urlsafe(48),
+}
 WEBHOOK_STYLES = ("snapshot", "thin", "both")
 
 
@@ -39,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         env["REDIS_URL"] = redis.url
     try:
         prepare_database(env)
+        host_app.create_api_key(env, CLI, ROOT, VAR)
         procfile = write_procfile(env, args)
         print_banner(env, args)
         return run_honcho(procfile, env)
@@ -53,6 +65,7 @@ def parse_args(argv):
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)), help="web port (5000)")
     parser.add_argument("--sandbox-port", type=int, default=12111, help="Stripe sandbox port (12111)")
+    parser.add_argument("--host-app-port", type=int, default=5001, help="example host app port (5001)")
     parser.add_argument(
         "--webhooks",
         choices=WEBHOOK_STYLES,
@@ -100,28 +113,29 @@ def build_env(args) -> dict:
             "STRIPE_WEBHOOK_SECRET is missing: run `stripe listen --forward-to "
             f"localhost:{args.port}/api/webhooks/stripe` and put the whsec_... it prints in .env"
         )
+    host_app.wire(env, args.host_app_port, local, VAR)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 def dev_secrets() -> dict:
-    """A secret key and webhook secret made once per checkout, kept in var/."""
+    """The secrets of SECRET_MAKERS, made once per checkout, kept in var/."""
     path = VAR / "dev-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {"secret_key": secrets.token_urlsafe(48), "webhook_secret": "whsec_" + secrets.token_hex(24)}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    values = json.loads(path.read_text()) if path.exists() else {}
+    missing = {name: make() for name, make in SECRET_MAKERS.items() if name not in values}
+    if missing:
+        values.update(missing)
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
     return values
 
 
 def prepare_database(env: dict) -> None:
-    cli = str(BIN / "portal-service")
-    subprocess.run([cli, "db", "upgrade"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    shown = subprocess.run([cli, "user", "show", DEMO_EMAIL], env=env, cwd=ROOT, capture_output=True)
+    subprocess.run([CLI, "db", "upgrade"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    shown = subprocess.run([CLI, "user", "show", DEMO_EMAIL], env=env, cwd=ROOT, capture_output=True)
     if shown.returncode != 0:
         subprocess.run(
-            [cli, "user", "create", DEMO_EMAIL, "--password-stdin"],
+            [CLI, "user", "create", DEMO_EMAIL, "--password-stdin"],
             env=env,
             cwd=ROOT,
             check=True,
@@ -132,7 +146,7 @@ def prepare_database(env: dict) -> None:
 
 
 def write_procfile(env: dict, args) -> Path:
-    """The Procfile's processes (without the release phase), plus the sandbox."""
+    """The Procfile's processes (without the release phase), plus the sandbox and the example host app."""
     lines = [
         line
         for line in (ROOT / "Procfile").read_text().splitlines()
@@ -140,6 +154,7 @@ def write_procfile(env: dict, args) -> Path:
     ]
     if uses_sandbox(env):
         lines.append(sandbox_command(args, env["STRIPE_WEBHOOK_SECRET"]))
+    lines.append(host_app.procfile_line(args.host_app_port))
     path = VAR / "Procfile.dev"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -156,6 +171,7 @@ def print_banner(env: dict, args) -> None:
         f"  Billing portal running: http://127.0.0.1:{args.port}/\n"
         f"  Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
         f"  {stripe_line}\n"
+        f"{host_app.banner_lines(args.host_app_port)}"
         "  Ctrl-C stops everything.\n",
         flush=True,
     )

@@ -22,7 +22,13 @@ from portal_service.json_provider import OrjsonProvider
 from portal_service.security import api_answer_headers
 from shared.accounts import api_keys
 from shared.accounts.users import is_valid_external_id
-from shared.billing.status import SUBSCRIPTION_COLUMNS, USER_COLUMNS, access_answer, users_from_rows
+from shared.billing.status import (
+    SUBSCRIPTION_COLUMNS,
+    USER_COLUMNS,
+    access_answer,
+    entitlement_keys,
+    users_from_rows,
+)
 from shared.infra.db import database, execute_compiled
 from shared.infra.models import ApiKey, Subscription, User
 from shared.infra.settings import Settings
@@ -77,7 +83,7 @@ class AccessFastPath:
 def _checked_answer_query():
     """The live key's row beside the user's answer rows; parameters: the external id, then the key's lookup."""
     return (
-        ApiKey.select(*api_keys.KEY_COLUMNS, *USER_COLUMNS, *SUBSCRIPTION_COLUMNS)
+        ApiKey.select(*api_keys.KEY_COLUMNS, *USER_COLUMNS, entitlement_keys(), *SUBSCRIPTION_COLUMNS)
         .join(User, JOIN.LEFT_OUTER, on=(User.external_id == "?"))
         .join(Subscription, JOIN.LEFT_OUTER, on=(Subscription.customer_id == User.stripe_customer_id))
         .where(ApiKey.lookup == "?", ApiKey.revoked_at.is_null())

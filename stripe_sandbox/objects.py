@@ -20,7 +20,7 @@ def list_object(data: list, url: str, has_more: bool = False) -> dict[str, Any]:
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
-def product(product_id: str, name: str, created: int, price_id: str) -> dict:
+def product(product_id: str, name: str, created: int, price_id: str | None) -> dict:
     return {
         "id": product_id,
         "object": "product",

@@ -5,13 +5,13 @@ import threading
 from flask import Flask, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from . import api, api_billing, api_v2, control, dashboard, ids, pages
+from . import api, api_billing, api_catalog, api_entitlements, api_v2, control, dashboard, ids, pages
 from .delivery import DEFAULT_RETRY_DELAYS
 from .errors import ApiError
 from .sandbox import Sandbox
 
 # Importing these registers their routes on the one ``/v1`` blueprint.
-API_ROUTE_MODULES = (api, api_billing)
+API_ROUTE_MODULES = (api, api_billing, api_catalog, api_entitlements)
 
 
 def create_app(sandbox: Sandbox) -> Flask:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from . import objects
+from . import entitlements, objects
 from .clock import Clock
 from .delivery import Dispatcher
 from .errors import ApiError, missing
@@ -37,6 +37,9 @@ KINDS = {
     "bps": ("portal_sessions", "billing_portal.session"),
     "bpc": ("portal_configurations", "billing_portal.configuration"),
     "evt": ("events", "event"),
+    "feat": ("features", "entitlements.feature"),
+    "prodft": ("product_features", "product_feature"),
+    "ent": ("active_entitlements", "entitlements.active_entitlement"),
 }
 
 
@@ -97,6 +100,9 @@ class Store:
         self.add("events", event)
         self.dispatcher.publish(event)
         self.forget_old_events()
+        if event_type.startswith("customer.subscription."):
+            # A subscription that starts, switches or ends may change what its customer is entitled to.
+            entitlements.refresh(self, obj["customer"], created)
         return event
 
     def forget_old_events(self) -> None:

@@ -55,7 +55,7 @@ def notification(event: dict) -> dict:
         "type": "v1." + event["type"],
         "created": iso_time(event["created"]),
         "livemode": bool(event.get("livemode")),
-        "related_object": {"id": obj["id"], "type": kind, "url": OBJECT_PATHS.get(kind, f"/v1/{kind}s/") + obj["id"]},
+        "related_object": _related(obj, kind),
     }
     request = event.get("request") or {}
     if request.get("id"):
@@ -64,6 +64,13 @@ def notification(event: dict) -> dict:
             "request": {"id": request["id"], "idempotency_key": request.get("idempotency_key") or ""},
         }
     return body
+
+
+def _related(obj: dict, kind: str) -> dict | None:
+    """What the notification is about; null for an object without an id of its own (an entitlement summary)."""
+    if "id" not in obj:
+        return None
+    return {"id": obj["id"], "type": kind, "url": OBJECT_PATHS.get(kind, f"/v1/{kind}s/") + obj["id"]}
 
 
 def fetched(event: dict) -> dict:

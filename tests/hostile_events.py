@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stripe_fixtures import checkout_session, event, invoice, subscription
+from tests.stripe_fixtures import checkout_session, entitlement_summary, event, invoice, subscription
 
 BASES = {
     "subscription": lambda: event("customer.subscription.updated", subscription(), created=1_700_000_000),
     "invoice": lambda: event("invoice.paid", invoice(subscription_id="sub_X1"), created=1_700_000_000),
     "checkout": lambda: event("checkout.session.completed", checkout_session(customer="cus_C1")),
     "deleted": lambda: event("customer.deleted", {"id": "cus_D1", "object": "customer", "deleted": True}),
+    "entitlements": lambda: event(
+        "entitlements.active_entitlement_summary.updated", entitlement_summary("cus_E1", ["sso"]), created=1_700_000_000
+    ),
 }
 
 
@@ -40,7 +43,36 @@ _DELETE = object()
 OBJ = "data.object"
 ITEM = "data.object.items.data.0"
 
+ENTITLEMENT = "data.object.entitlements.data.0"
+
 SHAPES = [
+    pytest.param(
+        "entitlements", _set(f"{OBJ}.customer", _DELETE), "data.object.customer must be", id="summary-no-customer"
+    ),
+    pytest.param(
+        "entitlements",
+        _set(f"{OBJ}.entitlements.has_more", "true"),
+        "data.object.entitlements.has_more must be",
+        id="summary-has-more-a-string",
+    ),
+    pytest.param(
+        "entitlements",
+        _set(f"{OBJ}.entitlements.data", [{"feature": "feat_x", "lookup_key": "k"}] * 101),
+        "data.object.entitlements.data must be a list of at most 100",
+        id="summary-101-entitlements",
+    ),
+    pytest.param(
+        "entitlements",
+        _set(f"{ENTITLEMENT}.lookup_key", "sso\x00"),
+        "data.object.entitlements.data[0].lookup_key must be",
+        id="summary-lookup-key-with-NUL",
+    ),
+    pytest.param(
+        "entitlements",
+        _set(f"{ENTITLEMENT}.feature", {"id": 5}),
+        "data.object.entitlements.data[0].feature must be",
+        id="summary-feature-object-with-int-id",
+    ),
     # (base, change, the message's start), one per shape; the test id says what is wrong
     pytest.param("subscription", _set("id", "evt_bad\x00id"), "id must be a Stripe event id", id="event-id-with-NUL"),
     pytest.param(

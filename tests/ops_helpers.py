@@ -8,9 +8,9 @@ import time
 
 from werkzeug.serving import make_server
 
-from shared.infra.models import Setting, StripeEvent, Subscription, User
+from shared.infra.models import CustomerEntitlements, Entitlement, Setting, StripeEvent, Subscription, User
 
-WATCHED = (User, Subscription, StripeEvent, Setting)
+WATCHED = (User, Subscription, StripeEvent, Setting, Entitlement, CustomerEntitlements)
 
 
 class ServedApp:

@@ -126,3 +126,28 @@ def event(event_type: str, obj: dict, created: int | None = None, event_id: str 
 
 def body_of(evt: dict) -> bytes:
     return json.dumps(evt, separators=(",", ":")).encode()
+
+
+def entitlement_summary(customer="cus_T1", lookup_keys=(), has_more=False) -> dict:
+    """An ``entitlements.active_entitlement_summary`` listing features named after their lookup keys."""
+    data = [
+        {
+            "id": f"ent_T{index:04d}",
+            "object": "entitlements.active_entitlement",
+            "feature": f"feat_{key}",
+            "livemode": False,
+            "lookup_key": key,
+        }
+        for index, key in enumerate(lookup_keys)
+    ]
+    return {
+        "object": "entitlements.active_entitlement_summary",
+        "customer": customer,
+        "entitlements": {
+            "object": "list",
+            "data": data,
+            "has_more": has_more,
+            "url": "/v1/entitlements/active_entitlements",
+        },
+        "livemode": False,
+    }

@@ -9,6 +9,7 @@ import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from portal_service.access_fast_path import AccessFastPath
+from shared.billing.status import access_answers
 from shared.infra.db import database
 from shared.infra.models import User
 from tests.api_helpers import bearer, get_access, new_key, put_customer
@@ -79,3 +80,31 @@ def test_a_connection_the_server_ended_is_replaced_without_a_failed_answer(clien
     assert response.status_code == 200
     assert response.get_json()["email"] == "plain@example.com"
     assert "access fast path left a request to the route" in caplog.text
+
+
+@postgres_only
+def test_a_compiled_query_inside_a_transaction_leaves_the_transaction_usable(client, key):
+    put_customer(client, key, "plain", "plain@example.com")
+    database.close()  # a new connection: nothing prepared on it yet
+    with database.atomic():
+        assert access_answers(["plain"])["plain"]["email"] == "plain@example.com"
+        assert User.select().count() == 1  # the transaction was not aborted
+
+
+def test_entitlements_are_in_the_fast_answer_sorted_and_it_stays_the_routes(app, client, key, settings):
+    import json
+
+    from shared.infra.models import Entitlement
+
+    put_customer(client, key, "featured", "featured@example.com")
+    User.update(stripe_customer_id="cus_FEAT").where(User.external_id == "featured").execute()
+    subscribe(settings, "cus_FEAT", sub_id="sub_FEAT1")
+    subscribe(settings, "cus_FEAT", sub_id="sub_FEAT2")  # two subscription rows: keys must not repeat
+    for feature, lookup_key in (("feat_2", "sso"), ("feat_1", "export_csv"), ("feat_3", "api")):
+        Entitlement.create(customer_id="cus_FEAT", feature_id=feature, lookup_key=lookup_key)
+    fast, route = answers(app, "/api/v1/customers/featured/access", bearer(key))
+    assert fast == route and fast[0] == "200 OK"
+    assert json.loads(fast[2])["entitlements"] == ["api", "export_csv", "sso"]
+    put_customer(client, key, "plain2", "plain2@example.com")  # no customer at all: []
+    fast, route = answers(app, "/api/v1/customers/plain2/access", bearer(key))
+    assert fast == route and json.loads(fast[2])["entitlements"] == []

@@ -75,6 +75,7 @@ def test_a_new_user_sees_each_configured_plan_with_its_name_and_price(app):
     assert "You have no subscription yet." in words and "No access" in words
     assert "Basic $9.00 per month" in words and "Pro $29.00 per month" in words
     assert "Subscribe to Basic" in words and "Subscribe to Pro" in words
+    assert "Up to 5 projects" in words and "Single sign-on" in words  # each plan's features, from Stripe
     assert "Manage Billing" not in words  # no Stripe customer yet
 
 
@@ -83,8 +84,13 @@ def test_checkout_return_shows_the_new_subscription_before_any_webhook(app, sb):
     assert user.stripe_customer_id  # linked by the return, as checkout.session.completed would
     sub = Subscription.get(Subscription.customer_id == user.stripe_customer_id)
     assert sub.status == "active" and sub.price_id == "price_sbx_basic"
+    from shared.billing.entitlements import entitlements_by_customer
+
+    entitled = entitlements_by_customer([user.stripe_customer_id])[user.stripe_customer_id]
+    assert entitled == ["email_support", "export_csv", "projects_5"]  # read from Stripe by the return, too
     words = text_of(client.get("/dashboard/billing", headers=HTML))
     assert "Basic — $9.00 per month" in words
+    assert "Includes Up to 5 projects Export to CSV Email support" in words  # the plan card's features
     assert "Active" in words and "Renews on" in words and "Access granted" in words
     for button in ("Manage Billing", "Update card", "Change plan", "Cancel subscription"):
         assert button in words

@@ -70,6 +70,7 @@ def test_top_level_help_lists_this_projects_commands(tmp_path):
         "api-key": "Keys the host app's backend calls /api/v1/ with.",
         "db": "Database schema.",
         "events": "Stripe events.",
+        "catalog": "Products, prices and features, from a file.",
         "failed": "Events whose retries are exhausted.",
         "notifications": "Access changes sent to the host app (HOST_WEBHOOK_URL).",
         "portal-config": "Customer Portal configuration, from a file.",

@@ -355,3 +355,27 @@ def test_the_documented_example_file_applies(ops_app, sandbox, redis_conn):
     configuration_id = stored_settings.get(stored_settings.PORTAL_CONFIGURATION)
     stored = sandbox.stripe_client().v1.billing_portal.configurations.retrieve(configuration_id)
     assert stored.features.subscription_update.products[1].prices == ["price_sbx_pro"]
+
+
+def test_sync_heals_a_missed_entitlement_summary(ops_app, ops_settings, sandbox, redis_conn):
+    from shared.billing.entitlements import entitlements_by_customer
+
+    customer = subscribe(sandbox, "ent@example.com")["customer"]["id"]
+    settle(sandbox, ops_settings, redis_conn)
+    assert entitlements_by_customer([customer])[customer] == ["email_support", "export_csv", "projects_5"]
+    drop_webhooks(sandbox)
+    client = sandbox.stripe_client()
+    client.v1.products.features.create("prod_sbx_basic", params={"entitlement_feature": "feat_sbx_sso"})
+    settle(sandbox, ops_settings, redis_conn)
+    clock_past_margin(ops_app, latest_created(sandbox))
+
+    before = snapshot_db()
+    dry = cli(ops_app, "sync", "--dry-run")
+    assert f"{customer} entitlements would be changed" in dry.stdout
+    assert "sync: entitlements of 1 customers: 1 changed, 0 unchanged, 0 kept (dry run: nothing written)" in dry.stdout
+    assert snapshot_db() == before and "sso" not in entitlements_by_customer([customer])[customer]
+    real = cli(ops_app, "sync")
+    assert "sync: entitlements of 1 customers: 1 changed, 0 unchanged, 0 kept" in real.stdout
+    assert entitlements_by_customer([customer])[customer] == ["email_support", "export_csv", "projects_5", "sso"]
+    again = cli(ops_app, "sync")
+    assert "sync: entitlements of 1 customers: 0 changed, 1 unchanged, 0 kept" in again.stdout

@@ -67,3 +67,17 @@ def test_a_retired_price_is_still_named(sb):
     plans = catalog(sb, ("basic",))
     assert plans.for_price("price_sbx_pro").name == "Pro"
     assert plans.for_price(None) is None
+
+
+def test_plans_carry_their_products_feature_names_cached_like_the_names(sb):
+    sb.sandbox.reset()
+    clock = Clock()
+    plans = catalog(sb, ("basic",), clock)
+    assert plans.plans()[0].features == ("Up to 5 projects", "Export to CSV", "Email support")
+    client = stripe.StripeClient("sk_test_plans", base_addresses={"api": sb.api_base}, max_network_retries=0)
+    client.v1.products.features.create("prod_sbx_basic", params={"entitlement_feature": "feat_sbx_sso"})
+    assert "Single sign-on" not in plans.plans()[0].features  # cached: no Stripe call per page view
+    clock.now += 301
+    assert plans.plans()[0].features[-1] == "Single sign-on"
+    assert len(plans.for_price("price_sbx_pro").features) == 12
+    sb.sandbox.reset()

@@ -199,3 +199,20 @@ def test_rq_runs_a_job_and_its_callbacks_only_through_the_overridden_properties(
     plain = Job.fetch(saved.id, connection=redis_conn, serializer=JSONSerializer)
     plain.execute_success_callback(TimerDeathPenalty, None)
     assert called_back == ["ran"]  # the same callback does run when not refused: the check above can fail
+
+
+def test_unsubscribing_a_worker_does_not_wait_out_its_pubsub_poll(redis_conn):
+    """RQ's teardown stops the worker's pubsub thread, which polls every 60 s. redis-py 8.2 made that
+    stop wait out the poll (pyproject pins below it): every test drain and SIGTERM then took a minute."""
+    import threading
+
+    from tests.services import wait_for
+
+    worker = SimpleWorker([billing_queue(redis_conn)], connection=redis_conn, serializer=JSONSerializer)
+    worker.subscribe()
+    worker.pubsub.unsubscribe()  # as RQ's unsubscribe begins; the thread reads the reply and polls again
+    wait_for(lambda: not worker.pubsub.subscribed, timeout=5, what="the pubsub thread to read the reply")
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopping.start()
+    stopping.join(timeout=10)  # a bound on a hang, not a speed: the poll it must not wait for is 60 s
+    assert not stopping.is_alive(), "unsubscribe waited for the pubsub thread's 60 s poll"

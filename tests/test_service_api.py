@@ -218,3 +218,19 @@ def test_last_used_is_written_at_most_once_a_minute(client, key):
     get_access(client, key, "x")
     assert ApiKey.get().last_used_at == first
     assert api_keys.touch(row.id, first) == 0  # another process, within the minute: no write
+
+
+def test_access_answers_list_entitlements_and_a_change_grows_the_version(client, key, settings):
+    from tests.stripe_fixtures import entitlement_summary
+
+    for n in range(2):
+        put_customer(client, key, f"f{n}", f"f{n}@example.com")
+    User.update(stripe_customer_id="cus_F1").where(User.external_id == "f1").execute()
+    before = get_access(client, key, "f1").get_json()["version"]
+    summary = entitlement_summary("cus_F1", ["sso", "export_csv"])
+    apply(settings, event("entitlements.active_entitlement_summary.updated", summary, created=100))
+    answer = get_access(client, key, "f1").get_json()
+    assert (answer["entitlements"], answer["version"]) == (["export_csv", "sso"], before + 1)
+    assert answer["has_access"] is False  # features do not change the subscription rule
+    results = client.post("/api/v1/access/batch", json={"external_ids": ["f0", "f1"]}, headers=bearer(key))
+    assert [r["entitlements"] for r in results.get_json()["results"].values()] == [[], ["export_csv", "sso"]]

@@ -33,6 +33,7 @@ def test_new_user_has_no_subscription_and_no_access(client):
         "stripe_customer_id": None,
         "has_access": False,
         "subscription": None,
+        "entitlements": [],  # no Stripe features at all: an empty list, nothing breaks
     }
 
 
@@ -112,3 +113,14 @@ def test_passwords_are_stored_as_argon2id_hashes(client):
     register(client, "hash@example.com", "correct horse battery")
     stored = User.get(User.email == "hash@example.com").password_hash
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
+
+
+def test_status_lists_the_customers_entitlements_sorted(client):
+    from shared.infra.models import Entitlement
+
+    register(client, "feat@example.com")
+    User.update(stripe_customer_id="cus_FEAT").where(User.email == "feat@example.com").execute()
+    for feature, key in (("feat_b", "sso"), ("feat_a", "export"), ("feat_c", "api")):
+        Entitlement.create(customer_id="cus_FEAT", feature_id=feature, lookup_key=key)
+    Entitlement.create(customer_id="cus_OTHER", feature_id="feat_d", lookup_key="not_mine")
+    assert client.get("/api/billing/status").get_json()["entitlements"] == ["api", "export", "sso"]

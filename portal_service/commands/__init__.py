@@ -12,11 +12,12 @@ from flask import Flask
 
 def all_commands() -> list[click.Command]:
     """Every operator command and group: for the console script and for ``app.cli``."""
-    from portal_service.commands import api_keys, db, events, failed, notifications, portal_config, sync, users
+    from portal_service.commands import api_keys, catalog, db, events, failed, notifications, portal_config, sync, users
 
     return [
         api_keys.api_key_group,
         db.db_group,
+        catalog.catalog_group,
         sync.sync_command,
         events.events_group,
         failed.failed_group,

@@ -1,9 +1,11 @@
 """The plans on offer (BILLING_PLANS), with names and prices read from Stripe.
 
-``BILLING_PLANS`` lists lookup keys or price ids. Names and amounts come from
-Stripe (the price's product name and unit amount), so a price edited in the
-dashboard shows without a deploy; they are cached for a few minutes so a page
-view does not cost a Stripe call each time.
+``BILLING_PLANS`` lists lookup keys or price ids (the catalog file's price
+lookup keys, docs/catalog.example.toml). Names, amounts and the names of the
+features each plan's product carries come from Stripe (the price's product,
+unit amount and product features), so a price edited in the dashboard or a
+feature added by ``catalog apply`` shows without a deploy; they are cached
+for a few minutes so a page view does not cost a Stripe call each time.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class Plan:
     unit_amount: int | None
     currency: str
     interval: str | None
+    features: tuple[str, ...] = ()  # the names of the features its product carries
 
 
-def plan_from_price(key: str, price: dict) -> Plan:
+def plan_from_price(key: str, price: dict, features: tuple[str, ...] = ()) -> Plan:
     product = price.get("product")
     name = product.get("name") if isinstance(product, dict) else None
     return Plan(
@@ -37,7 +40,13 @@ def plan_from_price(key: str, price: dict) -> Plan:
         unit_amount=price.get("unit_amount"),
         currency=price.get("currency") or "usd",
         interval=(price.get("recurring") or {}).get("interval"),
+        features=features,
     )
+
+
+def product_of(price: dict) -> str | None:
+    product = price.get("product")
+    return product.get("id") if isinstance(product, dict) else product
 
 
 def is_price_id(key: str) -> bool:
@@ -83,23 +92,36 @@ class PlanCatalog:
             return known
         with self._lock:
             if price_id not in self._others:
-                price = self.client.v1.prices.retrieve(price_id, params={"expand": ["product"]})
-                self._others[price_id] = plan_from_price(price_id, price.to_dict())
+                price = self.client.v1.prices.retrieve(price_id, params={"expand": ["product"]}).to_dict()
+                features = self._features({product_of(price)})
+                self._others[price_id] = plan_from_price(price_id, price, features.get(product_of(price), ()))
             return self._others[price_id]
 
     def _load(self) -> list[Plan]:
         lookup_keys = [key for key in self.keys if not is_price_id(key)]
-        found: dict[str, Plan] = {}
+        prices: dict[str, dict] = {}
         if lookup_keys:
             page = self.client.v1.prices.list(
                 params={"lookup_keys": lookup_keys, "expand": ["data.product"], "limit": 100}
             )
             for price in page.data:
                 data = price.to_dict()
-                key = data["lookup_key"]  # set: the prices were listed by it
-                found[key] = plan_from_price(key, data)
+                prices[data["lookup_key"]] = data  # set: the prices were listed by it
         for key in self.keys:
             if is_price_id(key):
-                price = self.client.v1.prices.retrieve(key, params={"expand": ["product"]})
-                found[key] = plan_from_price(key, price.to_dict())
-        return [found[key] for key in self.keys if key in found]
+                prices[key] = self.client.v1.prices.retrieve(key, params={"expand": ["product"]}).to_dict()
+        features = self._features({product_of(price) for price in prices.values()})
+        return [
+            plan_from_price(key, prices[key], features.get(product_of(prices[key]), ()))
+            for key in self.keys
+            if key in prices
+        ]
+
+    def _features(self, product_ids: set[str | None]) -> dict[str | None, tuple[str, ...]]:
+        """The names of the active features each product carries, in the order they were attached."""
+        found: dict[str | None, tuple[str, ...]] = {}
+        for product_id in sorted(p for p in product_ids if p):
+            page = self.client.v1.products.features.list(product_id, params={"limit": 100})
+            attached = [a.to_dict()["entitlement_feature"] for a in page.auto_paging_iter()]
+            found[product_id] = tuple(f["name"] for f in reversed(attached) if f.get("active", True))
+        return found

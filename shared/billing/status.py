@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from peewee import JOIN
+import orjson
+from peewee import JOIN, fn
 
 from shared.billing.access import grants_access, has_access, primary_subscription
-from shared.infra.db import database, execute_compiled
-from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Subscription, User
+from shared.billing.entitlements import entitlements_by_customer
+from shared.infra.db import database, execute_compiled, is_postgres
+from shared.infra.models import ANSWERED_SUBSCRIPTION_COLUMNS, Entitlement, Subscription, User
 from shared.infra.timeutil import isoformat, utcnow
 
 
@@ -33,6 +35,7 @@ def billing_status(user: User, past_due_grace_days: int = 0, now: datetime | Non
         "stripe_customer_id": user.stripe_customer_id,
         "has_access": has_access(subs, now, past_due_grace_days),
         "subscription": subscription_json(primary, now, past_due_grace_days) if primary else None,
+        "entitlements": entitlements_by_customer([user.stripe_customer_id]).get(user.stripe_customer_id or "", []),
     }
 
 
@@ -48,6 +51,7 @@ def access_answers(
 
 
 def access_answer(user: User, subs: list[Subscription], now: datetime, grace: int) -> dict:
+    """``user`` as users_from_rows reads it: with its ``entitlements``."""
     primary = primary_subscription(subs, now, grace)
     return {
         "external_id": user.external_id,
@@ -55,7 +59,7 @@ def access_answer(user: User, subs: list[Subscription], now: datetime, grace: in
         "has_access": has_access(subs, now, grace),
         "stripe_customer_id": user.stripe_customer_id,
         "subscription": subscription_json(primary, now, grace) if primary else None,
-        "entitlements": [],
+        "entitlements": getattr(user, "entitlements", []),
         "version": user.access_version,
     }
 
@@ -64,9 +68,17 @@ USER_COLUMNS = (User.id, User.external_id, User.email, User.stripe_customer_id, 
 SUBSCRIPTION_COLUMNS = tuple(Subscription._meta.fields[name] for name in ANSWERED_SUBSCRIPTION_COLUMNS)
 
 
+def entitlement_keys():
+    """The customer's entitlement lookup keys as one JSON array, a column of the user's answer row:
+    a correlated subquery, so an access answer stays one round trip."""
+    aggregate = fn.json_agg if is_postgres() else fn.json_group_array
+    where = Entitlement.customer_id == User.stripe_customer_id
+    return Entitlement.select(aggregate(Entitlement.lookup_key)).where(where)
+
+
 def _answers_query(external_ids: list[str]):
     return (
-        User.select(*USER_COLUMNS, *SUBSCRIPTION_COLUMNS)
+        User.select(*USER_COLUMNS, entitlement_keys(), *SUBSCRIPTION_COLUMNS)
         .join(Subscription, JOIN.LEFT_OUTER, on=(Subscription.customer_id == User.stripe_customer_id))
         .where(User.external_id.in_(external_ids))
     )
@@ -91,16 +103,26 @@ def _users_with_subscriptions(external_ids: list[str]) -> dict[str, tuple[User, 
 
 
 def users_from_rows(rows: list[tuple]) -> dict[str, tuple[User, list[Subscription]]]:
-    """Rows of USER_COLUMNS + SUBSCRIPTION_COLUMNS (LEFT JOINed: either may be all null), grouped by user."""
+    """Rows of USER_COLUMNS, entitlement_keys() and SUBSCRIPTION_COLUMNS (LEFT JOINed: the user's or the
+    subscription's columns may be all null), grouped by user; each user's ``entitlements`` are set, sorted."""
     found: dict[str, tuple[User, list[Subscription]]] = {}
     width = len(USER_COLUMNS)
     for row in rows:
         if row[0] is None:
             continue
-        _, subs = found.setdefault(row[1], (User(**dict(zip(USER_NAMES, row[:width], strict=True))), []))
-        if row[width] is not None:
-            subs.append(_subscription_of(row[width:]))
+        if row[1] not in found:
+            user = User(**dict(zip(USER_NAMES, row[:width], strict=True)))
+            user.entitlements = _lookup_keys(row[width])  # type: ignore[attr-defined]  # the answer's, not a column
+            found[row[1]] = (user, [])
+        if row[width + 1] is not None:
+            found[row[1]][1].append(_subscription_of(row[width + 1 :]))
     return found
+
+
+def _lookup_keys(value) -> list[str]:
+    """A JSON array as each backend returns it (psycopg2 parses json; SQLite gives text; none may be NULL)."""
+    keys = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return sorted(keys or [])
 
 
 USER_NAMES = tuple(column.name for column in USER_COLUMNS)

@@ -102,11 +102,12 @@ def execute_compiled(build: Callable[[], Query], params: Sequence) -> Any:
     Here peewee compiles once per backend; SQLite's driver caches the statement
     by its text, and on PostgreSQL it runs as a prepared statement, prepared on
     each connection's first use. ``build`` makes the query with a placeholder
-    for each parameter, always the same number. Not for use inside a
-    transaction: the first use on a connection fails once by design.
+    for each parameter, always the same number. Inside a transaction it is
+    not prepared: the first use on a connection fails once by design, which
+    would abort the transaction.
     """
     sql = _compiled(type(database.obj).__name__, build)
-    if not is_postgres():
+    if not is_postgres() or database.in_transaction():  # a failed EXECUTE would abort the caller's transaction
         return database.execute_sql(sql, params)
     name = "portal_" + build.__name__.strip("_")
     execute = f"EXECUTE {name} ({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}"

@@ -46,12 +46,17 @@ def _host_notifications() -> None:
     database.create_tables([models.HostNotification], safe=True)
 
 
+def _entitlements() -> None:
+    database.create_tables([models.CustomerEntitlements, models.Entitlement], safe=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "users, subscriptions and the event ledger", _initial_schema),
     (2, "settings recorded by operator commands", _settings_table),
     (3, "users from the host app: user.external_id", _user_external_id),
     (4, "the service API: api_key, user.access_version", _service_api),
     (5, "notifications to the host app: host_notification", _host_notifications),
+    (6, "Stripe entitlements: entitlement, customer_entitlements", _entitlements),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -162,4 +162,30 @@ class HostNotification(BaseModel):
         indexes = ((("state", "next_attempt_at"), False),)
 
 
+class CustomerEntitlements(BaseModel):
+    """How new a customer's stored entitlement set is (migration 6).
+
+    Like ``Subscription.version_created`` and ``fetched_at``: the ``created``
+    second of the summary event the set came from, and when it was last read
+    from Stripe's API; shared.sync.ordering decides with them.
+    """
+
+    customer_id = CharField(primary_key=True, max_length=255)
+    version_created = BigIntegerField(default=0)
+    fetched_at = DoubleField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Entitlement(BaseModel):
+    """One active entitlement of a Stripe customer (migration 6); a customer's set is replaced whole."""
+
+    id = AutoField()
+    customer_id = CharField(max_length=255)
+    feature_id = CharField(max_length=255)
+    lookup_key = CharField(max_length=255)
+
+    class Meta:
+        indexes = ((("customer_id", "feature_id"), True),)
+
+
 ALL_MODELS = (User, Subscription, StripeEvent)  # the tables of migration 1

@@ -32,9 +32,10 @@ import stripe
 
 from shared.infra.db import is_infrastructure_error, write_transaction
 from shared.infra.errors import EventError
-from shared.infra.models import StripeEvent, Subscription
+from shared.infra.models import CustomerEntitlements, StripeEvent, Subscription
 from shared.sync import ledger
-from shared.sync.event_shape import OBJECT_CHECKS, shown
+from shared.sync.entitlements import EntitlementFetcher, summary_is_partial
+from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT, OBJECT_CHECKS, shown
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.handlers import handle, lock_batch
 from shared.sync.inbox import Envelope
@@ -129,8 +130,10 @@ class EventApplier:
             results += failures
             todo.sort(key=Event.lock_key)
             fetcher.prefetch(subscriptions_needing_fetch(todo))
-            results += self._write_with_retry(todo, fetcher) if todo else []
-            self.fetches += fetcher.fetches
+            entitlement_fetcher = EntitlementFetcher(self.stripe_client, self.clock)
+            entitlement_fetcher.prefetch(customers_needing_fetch(todo))
+            results += self._write_with_retry(todo, fetcher, entitlement_fetcher) if todo else []
+            self.fetches += fetcher.fetches + entitlement_fetcher.fetches
         return results
 
     def _resolve(self, events: list[Event], fetcher: ObjectFetcher) -> tuple[list[Event], list[Result]]:
@@ -199,10 +202,10 @@ class EventApplier:
                 log.error("could not record the failure of %s (%s): %s", envelope.event_id, again, error)
         return Result(envelope.event_id, "", StripeEvent.FAILED, error=error)
 
-    def _write_with_retry(self, events, fetcher):
+    def _write_with_retry(self, events, fetcher, entitlement_fetcher):
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                return self._write(events, fetcher)
+                return self._write(events, fetcher, entitlement_fetcher)
             except peewee.OperationalError as exc:
                 # Deadlock or serialisation failure on PostgreSQL, lock
                 # timeout on SQLite: nothing was committed, so try again.
@@ -211,7 +214,7 @@ class EventApplier:
                 log.warning("batch transaction failed (%s); retrying", exc)
                 time.sleep(0.05 * attempt)
 
-    def _write(self, events, fetcher):
+    def _write(self, events, fetcher, entitlement_fetcher):
         results, applied, failures = [], [], []
         with write_transaction():
             rows = lock_batch(events)
@@ -221,7 +224,7 @@ class EventApplier:
                     results.append(_result(event, DUPLICATE))
                     continue
                 try:
-                    applied.append((event, handle(event, rows, fetcher)))
+                    applied.append((event, handle(event, rows, fetcher, entitlement_fetcher)))
                 except Exception as exc:  # this event alone fails; its changes were not made
                     if is_infrastructure_error(exc) or is_transient(exc):
                         raise  # the database's fault, not the event's: the whole batch is retried
@@ -258,6 +261,34 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
         )
     }
     return {sub_id for sub_id, evs in by_sub.items() if _would_tie(evs, rows.get(sub_id))}
+
+
+def customers_needing_fetch(events: list[Event]) -> set[str]:
+    """Customers whose entitlement summaries in this batch need the full list from Stripe:
+    one that will apply and says ``has_more``, or one that will tie with the stored version."""
+    by_customer: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.kind == ENTITLEMENT_SUMMARY_EVENT and (customer_id := event.customer_id):
+            by_customer[customer_id].append(event)
+    if not by_customer:
+        return set()
+    rows = {
+        row.customer_id: row
+        for row in CustomerEntitlements.select().where(CustomerEntitlements.customer_id.in_(list(by_customer)))
+    }
+    return {customer for customer, evs in by_customer.items() if _needs_list(evs, rows.get(customer))}
+
+
+def _needs_list(events: list[Event], row: CustomerEntitlements | None) -> bool:
+    version = row.version_created if row else 0
+    fetched_at = row.fetched_at if row else None
+    for event in sorted(events, key=Event.lock_key):
+        decision = decide(event.created, version, fetched_at)
+        if decision is Decision.TIE or (decision is Decision.APPLY and summary_is_partial(event.obj)):
+            return True
+        if decision is Decision.APPLY:
+            version = event.created
+    return False
 
 
 def _would_tie(events: list[Event], row: Subscription | None) -> bool:

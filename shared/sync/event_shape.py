@@ -39,11 +39,14 @@ CHECKOUT_EVENTS = frozenset(
         "checkout.session.async_payment_failed",
     }
 )
+ENTITLEMENT_SUMMARY_EVENT = "entitlements.active_entitlement_summary.updated"
+MAX_SUMMARY_ENTITLEMENTS = 100  # Stripe sends a page of 10; the rest is read from its API
 
 EARLIEST_CREATED = 1_262_304_000  # 2010-01-01, before Stripe's first event
 LATEST_TIME = 4_102_444_800  # 2100-01-01: past any test clock, inside every column; not "now + a bit"
 INT4_MAX = 2**31 - 1  # IntegerField is int4 on PostgreSQL
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{0,255}")  # fits a CharField(255); PostgreSQL refuses NUL
+LOOKUP_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 STATUS = re.compile(r"[a-z_]{1,32}")
 EVENT_TYPE = re.compile(r"[\x21-\x7e]{1,128}")  # printable ASCII, no spaces; StripeEvent.type holds 128
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
@@ -59,6 +62,7 @@ SUBSCRIPTION_ID = _stripe_id("sub")
 CUSTOMER_ID = _stripe_id("cus")
 INVOICE_ID = _stripe_id("in")
 CHECKOUT_ID = _stripe_id("cs")
+FEATURE_ID = _stripe_id("feat")
 SUBSCRIPTION_TIMES = (
     "cancel_at",
     "canceled_at",
@@ -178,11 +182,31 @@ def check_deleted_customer(customer: dict, path: str) -> None:
     _match(customer.get("id"), CUSTOMER_ID, f"{path}.id", "a Stripe customer id (cus_...)")
 
 
+def check_entitlement_summary(summary: dict, path: str) -> None:
+    _reference(summary.get("customer"), CUSTOMER_ID, f"{path}.customer", "a Stripe customer id (cus_...)")
+    page = _object(summary.get("entitlements"), f"{path}.entitlements", optional=False)
+    if type(page.get("has_more")) is not bool:
+        raise UnfitEvent(f"{path}.entitlements.has_more must be true or false")
+    data = page.get("data")
+    if not isinstance(data, list) or len(data) > MAX_SUMMARY_ENTITLEMENTS:
+        raise UnfitEvent(f"{path}.entitlements.data must be a list of at most {MAX_SUMMARY_ENTITLEMENTS}")
+    for index, entitlement in enumerate(data):
+        check_active_entitlement(entitlement, f"{path}.entitlements.data[{index}]")
+
+
+def check_active_entitlement(entitlement: Any, path: str) -> None:
+    """One active entitlement, from an event or from Stripe's list."""
+    entitlement = _object(entitlement, path, optional=False)
+    _reference(entitlement.get("feature"), FEATURE_ID, f"{path}.feature", "a Stripe feature id (feat_...)")
+    _match(entitlement.get("lookup_key"), LOOKUP_KEY, f"{path}.lookup_key", "1 to 255 printable characters")
+
+
 OBJECT_CHECKS = {
     **dict.fromkeys(SUBSCRIPTION_EVENTS, check_subscription),
     **dict.fromkeys(INVOICE_EVENTS, check_invoice),
     **dict.fromkeys(CHECKOUT_EVENTS, check_checkout),
     "customer.deleted": check_deleted_customer,
+    ENTITLEMENT_SUMMARY_EVENT: check_entitlement_summary,
 }
 
 

@@ -17,6 +17,8 @@ from shared.infra.errors import CustomerOfAnotherUser, UnmatchedCheckout
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.infra.parsing import plain_int
 from shared.infra.timeutil import from_epoch, utcnow
+from shared.sync import entitlements
+from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.locked_rows import LockedSubscriptions
 from shared.sync.ordering import Decision, decide, fetch_is_current
@@ -35,6 +37,10 @@ class Effect:
 
 class Fetcher(Protocol):
     def get(self, subscription_id: str) -> tuple[dict, float]: ...
+
+
+class EntitlementsFetcher(Protocol):
+    def get(self, customer_id: str) -> tuple[entitlements.Entitled, float]: ...
 
 
 def lock_batch(events: list[Event]) -> LockedSubscriptions:
@@ -195,7 +201,31 @@ def forget_customer(event: Event, rows: LockedSubscriptions) -> Effect:
     return Effect(StripeEvent.APPLIED, f"customer deleted; {len(ids)} subscription(s) ended")
 
 
-def handle(event: Event, rows: LockedSubscriptions, fetcher: Fetcher) -> Effect:
+def apply_entitlement_summary(event: Event, fetcher: EntitlementsFetcher) -> Effect:
+    """Replace the customer's entitlement set, unless a newer one is stored.
+
+    A summary that lists them all is stored as it is; one that says
+    ``has_more``, or ties with the stored version, is settled with the full
+    list read from Stripe before the transaction.
+    """
+    row = entitlements.lock_version(str(event.customer_id))  # the shape check made it a customer id
+    decision = decide(event.created, row.version_created, row.fetched_at)
+    if decision is Decision.STALE:
+        return Effect(StripeEvent.IGNORED, "older than the stored entitlements")
+    if decision is Decision.APPLY and not entitlements.summary_is_partial(event.obj):
+        changed = entitlements.write(row, entitlements.from_summary(event.obj), event.created, None)
+        return Effect(StripeEvent.APPLIED, None if changed else "entitlements unchanged")
+    entitled, fetched_at = fetcher.get(row.customer_id)
+    if row.fetched_at is not None and row.fetched_at > fetched_at:
+        return Effect(StripeEvent.IGNORED, "a later read of the entitlements is stored")
+    changed = entitlements.write(row, entitled, max(event.created, row.version_created), fetched_at)
+    why = "more than one page" if decision is Decision.APPLY else "same second as stored state"
+    return Effect(StripeEvent.APPLIED, f"{why}: read from Stripe" + ("" if changed else "; unchanged"))
+
+
+def handle(
+    event: Event, rows: LockedSubscriptions, fetcher: Fetcher, entitlement_fetcher: EntitlementsFetcher
+) -> Effect:
     """Apply one event. Subscription changes stay in ``rows`` until the batch
     flushes them, and are made last, after anything that can raise; handlers
     that write other tables do so in a savepoint of their own."""
@@ -211,7 +241,10 @@ def handle(event: Event, rows: LockedSubscriptions, fetcher: Fetcher) -> Effect:
     if event.kind == "customer.deleted":
         with database.atomic():
             return forget_customer(event, rows)
+    if event.kind == ENTITLEMENT_SUMMARY_EVENT:
+        with database.atomic():
+            return apply_entitlement_summary(event, entitlement_fetcher)
     return Effect(StripeEvent.IGNORED, "event type not handled")
 
 
-HANDLED_TYPES = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | CHECKOUT_EVENTS | {"customer.deleted"}
+HANDLED_TYPES = SUBSCRIPTION_EVENTS | INVOICE_EVENTS | CHECKOUT_EVENTS | {"customer.deleted", ENTITLEMENT_SUMMARY_EVENT}

@@ -18,9 +18,10 @@ import stripe
 from prometheus_client.core import GaugeMetricFamily
 
 from shared.infra.db import write_transaction
-from shared.infra.models import Subscription
+from shared.infra.models import CustomerEntitlements, Subscription
 from shared.infra.parsing import finite_number
 from shared.infra.redis_conn import as_text
+from shared.sync import entitlements
 from shared.sync.handlers import store_fetched
 from shared.sync.locked_rows import LockedSubscriptions
 from shared.sync.ordering import fetch_supersedes
@@ -79,6 +80,42 @@ def reconcile(obj: dict, fetched_at: float, dry_run: bool = False) -> Reconciled
             store_fetched(rows, row, obj, fetched_at)
         rows.flush()
     return result
+
+
+def reconcile_entitlements(
+    client: stripe.StripeClient, customer_id: str, clock=time.time, dry_run: bool = False
+) -> Reconciled:
+    """Read the customer's full entitlement list from Stripe and, unless dry, store it.
+
+    Through the same rule as events (shared.sync.entitlements): a stored set
+    from an event too recent for the read to be sure to include it is kept.
+    """
+    entitled, fetched_at = entitlements.fetch_all(client, customer_id, clock)
+    wanted = set(dict(entitled).items())
+    if dry_run:
+        row = CustomerEntitlements.get_or_none(CustomerEntitlements.customer_id == customer_id)
+        return _compare_entitlements(customer_id, row, entitlements.stored(customer_id) != wanted, fetched_at)
+    with write_transaction():
+        row = entitlements.lock_version(customer_id)
+        result = _compare_entitlements(customer_id, row, entitlements.stored(customer_id) != wanted, fetched_at)
+        if result.outcome != KEPT:
+            entitlements.write(row, entitled, row.version_created, fetched_at)
+    return result
+
+
+def _compare_entitlements(customer_id: str, row, differs: bool, fetched_at: float) -> Reconciled:
+    fields = ("entitlements",) if differs else ()
+    if row is not None and not fetch_supersedes(row.version_created, row.fetched_at, fetched_at):
+        return Reconciled(customer_id, KEPT, fields)
+    return Reconciled(customer_id, CHANGED if differs else UNCHANGED, fields)
+
+
+def customers_with_entitlements(customer: str | None = None) -> set[str]:
+    """Customers whose stored set sync must also check: a subscription gone from Stripe may have left one."""
+    query = CustomerEntitlements.select(CustomerEntitlements.customer_id)
+    if customer:
+        query = query.where(CustomerEntitlements.customer_id == customer)
+    return {row.customer_id for row in query}
 
 
 def not_in_stripe(seen: set[str], customer: str | None = None) -> list[str]:

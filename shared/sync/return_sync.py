@@ -1,4 +1,4 @@
-"""Bringing one user's billing up to date when they come back from Checkout or the portal.
+"""Bringing one user's subscriptions and entitlements up to date on return from Checkout or the portal.
 
 The webhook may not have been applied yet when the browser returns, so the
 billing page reads the user's state from Stripe itself. It writes it through
@@ -49,10 +49,11 @@ def sync_customer(client: stripe.StripeClient, user: User, clock=time.time) -> l
     """Every subscription of the user's own customer, through the ordering rule."""
     if not user.stripe_customer_id:
         return []
-    return [
+    results = [
         reconcile.reconcile(obj, fetched_at)
         for obj, fetched_at in reconcile.fetch_subscriptions(client, user.stripe_customer_id, clock)
     ]
+    return [*results, reconcile.reconcile_entitlements(client, user.stripe_customer_id, clock)]
 
 
 def sync_checkout(
@@ -77,7 +78,10 @@ def sync_checkout(
     subscription = session.get("subscription")
     if not isinstance(subscription, dict):
         return []
-    return [reconcile.reconcile(subscription, fetched_at)]
+    results = [reconcile.reconcile(subscription, fetched_at)]
+    if customer:
+        results.append(reconcile.reconcile_entitlements(client, customer, clock))
+    return results
 
 
 def _retrieve(client: stripe.StripeClient, session_id: str, clock) -> tuple[dict, float]:

@@ -24,6 +24,7 @@ from tests.processes import ROOT
 from tests.services import free_port, wait_for
 
 BANNER = re.compile(r"Billing portal running: (http://\S+)")
+HOST_BANNER = re.compile(r"Example host app \(Acme Notes\): (http://\S+)\n  Sign in there as (\S+) / (\S+)")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 STRIPPED = (
     "REDIS_URL",
@@ -67,6 +68,14 @@ class Browser:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers.get("Location")
 
+    def status_and_page(self, url: str) -> tuple[int, str]:
+        """A page that may be an error page (a locked page is a 403)."""
+        try:
+            with self.opener.open(url, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
     def json(self, url: str) -> dict:
         return json.loads(self.get(url))
 
@@ -94,10 +103,11 @@ def processes_running_from(folder: Path) -> list[str]:
 def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
     clone = clean_clone(tmp_path)
     env = {key: value for key, value in os.environ.items() if key not in STRIPPED}
-    port, sandbox_port = free_port(), free_port()
+    port, sandbox_port, host_port = free_port(), free_port(), free_port()
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - the runner writes it; read back at the end
+    ports = ["--port", str(port), "--sandbox-port", str(sandbox_port), "--host-app-port", str(host_port)]
     runner = subprocess.Popen(
-        ["scripts/run", "--port", str(port), "--sandbox-port", str(sandbox_port)],
+        ["scripts/run", *ports],
         cwd=clone,
         env=env,
         stdout=log,
@@ -135,6 +145,7 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
             what="the subscription in the database",
         )
         assert status["subscription"]["price_id"] == "price_sbx_basic"
+        host_app_journey(tmp_path / "run.log", url)
     finally:
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         code = runner.wait(60)
@@ -147,6 +158,34 @@ def test_first_command_runs_everything_from_a_clean_clone(tmp_path):
         else None
     )
     assert not processes_running_from(clone), leftovers
+
+
+def host_app_journey(log_path: Path, service_url: str) -> None:
+    """The example host app, wired to the service: locked, Billing, paid, unlocked by the notification."""
+    host_url, email, password = HOST_BANNER.search(log_path.read_text(errors="replace")).groups()
+    browser = Browser()
+    wait_for(lambda: "Sign in to Acme Notes" in browser.get(host_url + "login"), timeout=60, what="the host app")
+    token = CSRF.search(browser.get(host_url + "login")).group(1)
+    status, _ = browser.post_form(host_url + "login", {"email": email, "password": password, "csrf_token": token})
+    assert status == 302
+    status, page = browser.status_and_page(host_url + "pro")
+    assert status == 403 and "Locked" in page  # asked the service with the key scripts/run made
+    landed = browser.get(host_url + "billing")  # provisioned, handed off, redirected to the billing page
+    assert email in landed and "You have no subscription yet." in landed, landed
+
+    token = CSRF.search(landed).group(1)
+    status, checkout_url = browser.post_form(
+        service_url + "api/billing/checkout", {"price": "pro", "csrf_token": token}
+    )
+    assert status == 303
+    status, _ = browser.post_form(checkout_url, {"card": "4242 4242 4242 4242", "action": "pay"})
+    assert status == 303
+    status, page = wait_for(
+        lambda: (found := browser.status_and_page(host_url + "pro"))[0] == 200 and found,
+        timeout=60,
+        what="the notification to open Pro notes",
+    )
+    assert 'id="source">notified at' in page
 
 
 REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+);url=([^"]+)">')

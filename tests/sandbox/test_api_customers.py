@@ -3,6 +3,8 @@
 import pytest
 import stripe
 
+from stripe_sandbox.entitlements import SUMMARY_EVENT as ENTITLEMENTS_UPDATED
+
 
 def test_create_retrieve_update_list(client):
     cus = client.v1.customers.create(params={"email": "a@example.com", "name": "A", "metadata": {"user_id": "7"}})
@@ -35,7 +37,7 @@ def test_delete_cancels_subscriptions_then_deletes(client, sandbox, subscribed, 
     deleted = client.v1.customers.delete(cus_id)
     assert deleted.deleted is True and deleted.id == cus_id
     assert sandbox.sandbox.wait_for_deliveries(5)
-    assert receiver.types() == ["customer.subscription.deleted", "customer.deleted"]
+    assert receiver.types() == ["customer.subscription.deleted", ENTITLEMENTS_UPDATED, "customer.deleted"]
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.customers.retrieve(cus_id)
     assert caught.value.http_status == 404

@@ -15,6 +15,7 @@ CHECKOUT_EVENTS = [
     "invoice.paid",
     "invoice.payment_succeeded",
     "customer.subscription.updated",
+    "entitlements.active_entitlement_summary.updated",  # active now: the product's features
     "checkout.session.completed",
 ]
 

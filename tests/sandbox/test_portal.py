@@ -5,6 +5,8 @@ import re
 import pytest
 import stripe
 
+from stripe_sandbox.entitlements import SUMMARY_EVENT as ENTITLEMENTS_UPDATED
+
 RETURN = "http://app.test/account"
 
 
@@ -234,8 +236,9 @@ def test_switch_plan_offers_only_configured_prices(client, sandbox, http, subscr
     http.post(
         form_action(page, "switch"), form={"subscription": subscribed["subscription"]["id"], "price": "price_sbx_pro"}
     )
-    assert last_types(sandbox, 5) == [
+    assert last_types(sandbox, 6) == [
         "customer.subscription.updated",
+        ENTITLEMENTS_UPDATED,  # Pro carries more features than Basic
         "invoice.created",
         "invoice.finalized",
         "invoice.paid",
@@ -271,7 +274,7 @@ def test_cancel_immediately(client, sandbox, http, subscribed):
     http.post(form_action(page, "cancel"), form={"subscription": subscribed["subscription"]["id"]})
     sub = client.v1.subscriptions.retrieve(subscribed["subscription"]["id"])
     assert sub.status == "canceled" and sub.ended_at and sub.canceled_at
-    assert last_types(sandbox, 1) == ["customer.subscription.deleted"]
+    assert last_types(sandbox, 2) == ["customer.subscription.deleted", ENTITLEMENTS_UPDATED]
 
 
 def test_another_customers_subscription_is_refused(client, sandbox, http, subscribed):

@@ -5,6 +5,8 @@ import urllib.request
 import pytest
 import stripe
 
+from stripe_sandbox.entitlements import SUMMARY_EVENT as ENTITLEMENTS_UPDATED
+
 MONTH = 31 * 86400
 
 
@@ -81,6 +83,7 @@ def test_switch_price_with_invoice(client, sandbox, subscribed):
     assert updated.metadata["plan"] == "pro"
     assert types_since(sandbox, before) == [
         "customer.subscription.updated",
+        ENTITLEMENTS_UPDATED,
         "invoice.created",
         "invoice.finalized",
         "invoice.paid",
@@ -105,7 +108,7 @@ def test_switch_price_without_invoice(client, sandbox, subscribed):
             "proration_behavior": "none",
         },
     )
-    assert types_since(sandbox, before) == ["customer.subscription.updated"]
+    assert types_since(sandbox, before) == ["customer.subscription.updated", ENTITLEMENTS_UPDATED]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +141,7 @@ def test_cancel_now(client, sandbox, subscribed):
     sub = client.v1.subscriptions.cancel(subscribed["subscription"]["id"])
     assert sub.status == "canceled" and sub.canceled_at == sub.ended_at
     assert sub.cancellation_details.reason == "cancellation_requested"
-    assert types_since(sandbox, before) == ["customer.subscription.deleted"]
+    assert types_since(sandbox, before) == ["customer.subscription.deleted", ENTITLEMENTS_UPDATED]
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
 
@@ -212,7 +215,7 @@ def test_clock_crosses_several_periods(sandbox, http, subscribed):
 def test_clock_ends_pending_cancellation(client, sandbox, http, subscribed):
     sub_id = subscribed["subscription"]["id"]
     client.v1.subscriptions.update(sub_id, params={"cancel_at_period_end": True})
-    assert advance(http, sandbox, MONTH) == ["customer.subscription.deleted"]
+    assert advance(http, sandbox, MONTH) == ["customer.subscription.deleted", ENTITLEMENTS_UPDATED]
     sub = client.v1.subscriptions.retrieve(sub_id)
     assert sub.status == "canceled" and sub.ended_at == sub.cancel_at
 
@@ -265,7 +268,7 @@ def test_control_create_subscription(sandbox, http, client):
     body = reply.json()
     assert body["subscription"]["status"] == "active"
     assert body["checkout_session"]["client_reference_id"] == "u5"
-    assert len(body["events"]) == 10
+    assert len(body["events"]) == 11  # a paid checkout's ten, and the entitlements it grants
     assert client.v1.events.retrieve(body["events"][-1]).type == "checkout.session.completed"
     assert http.post(sandbox.url + "/_sandbox/subscriptions", body={"price": "pro"}).status == 400
     assert (
@@ -316,7 +319,7 @@ def test_clock_renews_before_a_later_cancel_at(client, sandbox, http, subscribed
     end = subscribed["subscription"]["items"]["data"][0]["current_period_end"]
     client.v1.subscriptions.update(sub_id, params={"cancel_at": end + 10 * 86400})
     types = advance(http, sandbox, 2 * MONTH)
-    assert types.count("invoice.paid") == 1 and types[-1] == "customer.subscription.deleted"
+    assert types.count("invoice.paid") == 1 and types[-2:] == ["customer.subscription.deleted", ENTITLEMENTS_UPDATED]
     sub = client.v1.subscriptions.retrieve(sub_id)
     assert sub.status == "canceled" and sub.ended_at == end + 10 * 86400
 

@@ -185,7 +185,7 @@ def test_events_list_filters(sandbox):
     assert {e.type for e in both.data} == {"invoice.paid", "customer.created"}
     now = sandbox.sandbox.clock.now()
     assert client.v1.events.list(params={"created": {"gt": now}}).data == []
-    assert len(client.v1.events.list(params={"created": {"lte": now}, "limit": 100}).data) == 10
+    assert len(client.v1.events.list(params={"created": {"lte": now}, "limit": 100}).data) == 11
     first = client.v1.events.list(params={"limit": 1}).data[0]
     assert client.v1.events.retrieve(first.id).type == first.type
 
