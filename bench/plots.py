@@ -17,8 +17,11 @@ def lag_plot(runs: list[dict], path: Path) -> Path:
     for run in runs:
         at = [point[0] for point in run["series"]]
         lag = [point[1] for point in run["series"]]
-        ax.plot(at, lag, ".", markersize=1.5, alpha=0.5, label=f"{run['backend']} (p99 {run['p99_ms']} ms)")
+        (dots,) = ax.plot(at, lag, ".", markersize=1.5, alpha=0.4, label=f"{run['backend']}: each event")
+        seconds, p99s = per_second_p99(run["series"])
+        ax.plot(seconds, p99s, color=dots.get_color(), linewidth=1.2, label=f"{run['backend']}: p99 of each second")
     first = runs[0]
+    ax.axvspan(0, first["warmup_seconds"], color="grey", alpha=0.15, label="warm-up (not counted)")
     ax.set(
         title=f"Webhook received to row applied: {first['rate']} events/s, {first['workers']} workers",
         xlabel="seconds into the run (event received)",
@@ -26,8 +29,18 @@ def lag_plot(runs: list[dict], path: Path) -> Path:
     )
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(markerscale=8, loc="upper right")
+    ax.legend(markerscale=8, loc="upper right", fontsize=8)
     return _save(fig, path)
+
+
+def per_second_p99(series) -> tuple[list[float], list[float]]:
+    """The p99 lag of the events received in each whole second, placed at the second's middle."""
+    by_second: dict[int, list[float]] = {}
+    for at, lag in series:
+        by_second.setdefault(int(at), []).append(lag)
+    seconds = sorted(by_second)
+    p99s = [sorted(by_second[s])[min(len(by_second[s]) - 1, int(0.99 * len(by_second[s])))] for s in seconds]
+    return [s + 0.5 for s in seconds], p99s
 
 
 def burst_plot(runs: list[dict], path: Path) -> Path:

@@ -157,15 +157,16 @@ def inline_table(r: dict) -> str:
 def lag_table(runs: list[dict]) -> str:
     rows = [
         "Lag a subscriber feels: signed events POSTed at a steady rate, 2 workers; lag per event from the "
-        "ledger's received_at (web) to processed_at (the applying transaction)",
+        "ledger's received_at (web) to processed_at (the applying transaction); the first seconds are a warm-up, "
+        "not counted",
         "",
-        "| database | events/s asked | achieved | seconds | events | ledger outcomes | p50 ms | p95 ms | p99 ms "
-        "| max ms |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| database | events/s asked | achieved | seconds counted | events (counted) | ledger outcomes | p50 ms "
+        "| p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in runs:
         cells = (
-            r["backend"], r["rate"], r["achieved_rate"], r["seconds"], r["events"], r["outcomes"],
+            r["backend"], r["rate"], r["achieved_rate"], r["seconds"], f"{r['events']} ({r['counted']})", r["outcomes"],
             r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"],
         )  # fmt: skip
         rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
