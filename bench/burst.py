@@ -6,7 +6,7 @@ checkouts, unhandled types, 5 % redeliveries), signed, is posted by wrk with
 inbox; web and workers share the machine, as on a one-box deployment. A
 sampler reads the backlog (the inbox stream's length: the workers delete
 what they applied) every 100 ms, from the first POST until the stream is
-empty and the ledger holds every event.
+empty and the ledger holds every event. On each database.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ class BurstPlan:
     workers: tuple[int, ...] = (1, 2, 4)
     connections: int = 8
     web_workers: int = 4
-    backend: str = "sqlite"
+    backends: tuple[str, ...] = ("sqlite", "postgres")
     timeout: float = 300
 
 
-QUICK = BurstPlan(deliveries=400, workers=(1, 2), timeout=60)
+QUICK = BurstPlan(deliveries=400, workers=(1, 2), backends=("sqlite",), timeout=60)
 
 
 def write_pool(path: Path, deliveries) -> None:
@@ -97,12 +97,12 @@ def wrk_summary(out: str) -> dict:
     return json.loads(line[len("BENCH_JSON ") :])
 
 
-def run_one(workers: int, events: mix.Mix, plan: BurstPlan, workdir: Path, redis_url: str) -> dict:
+def run_one(backend: str, workers: int, events: mix.Mix, plan: BurstPlan, workdir: Path, redis_url: str) -> dict:
     conn = redis.Redis.from_url(redis_url)
     conn.flushdb()
     pool = workdir / "burst-pool.txt"
     write_pool(pool, events.deliveries)
-    with fresh_database(plan.backend, workdir, f"burst-{workers}") as url:
+    with fresh_database(backend, workdir, f"burst-{workers}") as url:
         add_users(events.users)
         env = base_env(
             SECRET_KEY="bench-secret-key-long-enough-for-production-use",
@@ -133,7 +133,7 @@ def run_one(workers: int, events: mix.Mix, plan: BurstPlan, workdir: Path, redis
             pool.unlink()
         in_ledger = ledger_count()
     return {
-        "backend": plan.backend,
+        "backend": backend,
         "workers": workers,
         "deliveries": len(events.deliveries),
         "unique_events": events.unique_ids,
@@ -161,6 +161,10 @@ def run_burst(workdir: Path, plan: BurstPlan) -> list[dict]:
     events = mix.build(plan.deliveries)
     redis_server = RedisServer(workdir / "redis-burst").start()
     try:
-        return [run_one(n, events, plan, workdir, redis_server.url) for n in plan.workers]
+        return [
+            run_one(backend, n, events, plan, workdir, redis_server.url)
+            for backend in plan.backends
+            for n in plan.workers
+        ]
     finally:
         redis_server.stop()

@@ -44,22 +44,22 @@ def per_second_p99(series) -> tuple[list[float], list[float]]:
 
 
 def burst_plot(runs: list[dict], path: Path) -> Path:
-    """Inbox stream length over time while N workers drain a burst, one line per N."""
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
-    for run in runs:
-        at = [point[0] for point in run["backlog"]]
-        depth = [point[1] for point in run["backlog"]]
-        label = f"{run['workers']} worker{'s' if run['workers'] > 1 else ''}: drained at {run['drained_s']} s"
-        (line,) = ax.plot(at, depth, label=label)
-        ax.axvline(run["accepted_s"], color=line.get_color(), linestyle=":", linewidth=1)
-    first = runs[0]
-    ax.set(
-        title=f"Burst of {first['deliveries']:,} deliveries posted to the webhook ({first['backend']})",
-        xlabel="seconds since the first POST (dotted: last POST answered)",
-        ylabel="backlog (inbox stream length)",
-    )
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right")
+    """Inbox stream length over time while N workers drain a burst: one panel per database, a line per N."""
+    backends = list(dict.fromkeys(run["backend"] for run in runs))
+    fig, axes = plt.subplots(1, len(backends), figsize=(5 * len(backends), 3.8), dpi=110, squeeze=False)
+    for ax, backend in zip(axes[0], backends, strict=True):
+        for run in (r for r in runs if r["backend"] == backend):
+            at = [point[0] for point in run["backlog"]]
+            depth = [point[1] for point in run["backlog"]]
+            label = f"{run['workers']} worker{'s' if run['workers'] > 1 else ''}: drained at {run['drained_s']} s"
+            (line,) = ax.plot(at, depth, label=label)
+            ax.axvline(run["accepted_s"], color=line.get_color(), linestyle=":", linewidth=1)
+        ax.set(
+            title=backend, xlabel="seconds since the first POST (dotted: last answer)", ylabel="backlog (stream length)"
+        )
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(f"A burst of {runs[0]['deliveries']:,} deliveries posted to the webhook, drained by N workers")
     return _save(fig, path)
 
 
