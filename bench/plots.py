@@ -70,11 +70,16 @@ def inline_plot(result: dict, path: Path) -> Path:
         for run in result["runs"]
         for c, report in run["concurrency"].items()
     ]
-    targets = (("bare", "bare Flask route"), ("webhook", "this service's webhook"), ("inline", "inline (starter kit)"))
+    targets = (
+        ("bare", "bare Flask route"),
+        ("webhook", "this service's webhook"),
+        ("inline", "inline: this project's applier"),
+        ("lean", "inline: leanest handler"),
+    )
     fig, (rps_ax, p99_ax) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
-    width = 0.27
+    width = 0.2
     for n, (target, label) in enumerate(targets):
-        xs = [g + (n - 1) * width for g in range(len(groups))]
+        xs = [g + (n - 1.5) * width for g in range(len(groups))]
         rps_ax.bar(xs, [report[target]["rps"] for _, report in groups], width, label=label)
         p99_ax.bar(xs, [report[target]["p99_ms"] for _, report in groups], width, label=label)
     for ax, title, unit in ((rps_ax, "throughput", "requests/s"), (p99_ax, "p99 latency (log)", "ms")):

@@ -137,7 +137,7 @@ def inline_table(r: dict) -> str:
     ]
     for run in r["runs"]:
         for connections, report in run["concurrency"].items():
-            for target in ("bare", "webhook", "inline"):
+            for target in ("bare", "webhook", "inline", "lean"):
                 t = report[target]
                 cells = (
                     run["backend"], run["delay_ms"], connections, target, t["rps"], t.get("of_bare", ""),
@@ -147,9 +147,11 @@ def inline_table(r: dict) -> str:
     rows.append("")
     for run in r["runs"]:
         ratios = {c: report["webhook_over_inline"] for c, report in run["concurrency"].items()}
+        lean = {c: report["webhook_over_lean"] for c, report in run["concurrency"].items()}
         rows.append(
             f"webhook/inline req/s, {run['backend']} +{run['delay_ms']} ms, by connections: {ratios}; "
-            f"inline ledger rows applied {run['inline_applied']} (2xx in measured rounds {run['inline_2xx_measured']})"
+            f"webhook/lean: {lean}; ledger rows applied {run['inline_applied']} "
+            f"(inline + lean 2xx in measured rounds {run['inline_2xx_measured']})"
         )
     return "\n".join(rows)
 

@@ -46,8 +46,8 @@ def test_quick_inline_benchmark_answers_every_request_and_the_inline_design_appl
 
     [run] = run_inline(tmp_path, replace(INLINE_QUICK, setups=(("sqlite", 0),)))["runs"]
     [report] = run["concurrency"].values()
-    for target in ("bare", "webhook", "inline"):
+    for target in ("bare", "webhook", "inline", "lean"):
         assert report[target]["requests"] > 0
         assert (report[target]["non2xx"], report[target]["socket_errors"]) == (0, 0)
-    # Each 2xx of the inline design is a ledger row it applied inside the request (warm-up rounds add more).
+    # Each 2xx of the inline handlers is a ledger row applied inside the request (warm-up rounds add more).
     assert run["inline_applied"] >= run["inline_2xx_measured"] > 0
