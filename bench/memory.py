@@ -62,13 +62,16 @@ def warm_web(server: Gunicorn, workdir: Path, seconds: int) -> None:
         for method, path in (
             ("GET", "/login"),
             ("GET", "/register"),
-            ("GET", "/healthz"),
+            ("GET", "/readyz"),  # a database and a Redis query
             ("GET", "/api/v1/openapi.json"),
         ):
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
             conn.request(method, path)
-            conn.getresponse().read()
+            answer = conn.getresponse()
+            answer.read()
             conn.close()
+            if answer.status != 200:
+                raise RuntimeError(f"warm-up: {method} {path} answered {answer.status}")
 
 
 def gunicorn_config(preload: bool, workdir: Path) -> Path:
