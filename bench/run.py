@@ -58,6 +58,7 @@ def main(argv=None) -> dict:
         results["ingest"] = ingest.run_ingest(args.out / "ingest", ingest_plan)
     if wanted(args, "inline"):
         results["inline"] = inline.run_inline(args.out / "inline", inline.QUICK if args.quick else inline.InlinePlan())
+        plots.inline_plot(results["inline"], plot_dir(args) / "bench-inline.png")
     if wanted(args, "apply"):
         apply_plan = apply.QUICK if args.quick else apply.ApplyPlan()
         results["apply"] = apply.run_apply(args.out / "apply", apply_plan)
