@@ -4,7 +4,7 @@ Each answers on the real endpoint's path so that the same load script drives
 both targets; the gap between the two is what the real endpoint costs.
 """
 
-from flask import Flask
+from flask import Flask, redirect
 
 app = Flask(__name__)
 
@@ -17,3 +17,9 @@ def ok():
 @app.get("/api/v1/customers/<path:external_id>/access")
 def access(external_id: str):
     return {"external_id": external_id, "has_access": True}
+
+
+@app.post("/api/billing/portal")
+@app.post("/api/billing/checkout")
+def billing_button():
+    return redirect("https://billing.stripe.com/p/session/bench", code=303)

@@ -55,10 +55,11 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
 
 
 class Gunicorn:
-    """One gunicorn master on a loopback port, with the repo's gunicorn.conf.py."""
+    """One gunicorn master on a loopback port, with the repo's gunicorn.conf.py (or a variant of it)."""
 
-    def __init__(self, app_spec: str, port: int, workers: int, env: dict, log_path: Path):
+    def __init__(self, app_spec: str, port: int, workers: int, env: dict, log_path: Path, config: Path | None = None):
         self.app_spec, self.port, self.workers = app_spec, port, workers
+        self.config = config or ROOT / "gunicorn.conf.py"
         self.env = dict(env, WEB_CONCURRENCY=str(workers))
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
@@ -67,7 +68,7 @@ class Gunicorn:
         args = [
             str(BIN / "gunicorn"),
             "-c",
-            str(ROOT / "gunicorn.conf.py"),
+            str(self.config),
             "--bind",
             f"127.0.0.1:{self.port}",
             self.app_spec,
@@ -83,6 +84,9 @@ class Gunicorn:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         conn.request("GET", "/")
         return conn.getresponse().status > 0
+
+    def pids(self) -> dict[str, list[int]]:
+        return {"master": [started(self.process, "gunicorn").pid], "workers": [c.pid for c in self._children()]}
 
     def _children(self) -> list[psutil.Process]:
         return psutil.Process(started(self.process, "gunicorn").pid).children()

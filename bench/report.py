@@ -7,8 +7,18 @@ def markdown(results: dict) -> str:
     parts = [f"Run {results['started']}{' (quick: not a measurement)' if results['quick'] else ''}"]
     if "ingest" in results:
         parts.append(ingest_table(results["ingest"]))
+    if "inline" in results:
+        parts.append(inline_table(results["inline"]))
     if "apply" in results:
         parts.append(apply_table(results["apply"]))
+    if "lag" in results:
+        parts.append(lag_table(results["lag"]))
+    if "burst" in results:
+        parts.append(burst_table(results["burst"]))
+    if "buttons" in results:
+        parts.append(buttons_table(results["buttons"]))
+    if "memory" in results:
+        parts.append(memory_table(results["memory"]))
     if "access" in results:
         parts.append(access_table(results["access"]))
     if "notify" in results:
@@ -112,4 +122,126 @@ def notify_table(runs: list[dict]) -> str:
             r["never_notified"], r["p50_ms"], r["p99_ms"], r["max_ms"],
         )  # fmt: skip
         rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def inline_table(r: dict) -> str:
+    plan = r["plan"]
+    rows = [
+        f"Inline design beside the webhook: gunicorn -w {plan['workers']} each, wrk -t1, {plan['rounds']} x "
+        f"{plan['seconds']} s per target (order rotating; median round shown)",
+        "",
+        "| database | added ms per transaction | connections | target | req/s | of bare | p50 ms | p99 ms "
+        "| server CPU ms/req | requests | non-2xx | socket errors |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in r["runs"]:
+        for connections, report in run["concurrency"].items():
+            for target in ("bare", "webhook", "inline", "lean"):
+                t = report[target]
+                cells = (
+                    run["backend"], run["delay_ms"], connections, target, t["rps"], t.get("of_bare", ""),
+                    t["p50_ms"], t["p99_ms"], t["cpu_ms_per_request"], t["requests"], t["non2xx"], t["socket_errors"],
+                )  # fmt: skip
+                rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    rows.append("")
+    for run in r["runs"]:
+        ratios = {c: report["webhook_over_inline"] for c, report in run["concurrency"].items()}
+        lean = {c: report["webhook_over_lean"] for c, report in run["concurrency"].items()}
+        rows.append(
+            f"webhook/inline req/s, {run['backend']} +{run['delay_ms']} ms, by connections: {ratios}; "
+            f"webhook/lean: {lean}; ledger rows applied {run['inline_applied']} "
+            f"(inline + lean 2xx in measured rounds {run['inline_2xx_measured']})"
+        )
+    return "\n".join(rows)
+
+
+def lag_table(runs: list[dict]) -> str:
+    rows = [
+        "Lag a subscriber feels: signed events POSTed at a steady rate, 2 workers; lag per event from the "
+        "ledger's received_at (web) to processed_at (the applying transaction); the first seconds are a warm-up, "
+        "not counted",
+        "",
+        "| database | events/s asked | achieved | seconds counted | events (counted) | ledger outcomes | p50 ms "
+        "| p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        cells = (
+            r["backend"], r["rate"], r["achieved_rate"], r["seconds"], f"{r['events']} ({r['counted']})", r["outcomes"],
+            r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"],
+        )  # fmt: skip
+        rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def burst_table(runs: list[dict]) -> str:
+    rows = [
+        "Burst: the apply mix POSTed to the webhook by wrk (8 connections) as fast as it takes it, "
+        "while N workers drain the inbox",
+        "",
+        "| database | workers | deliveries | accepted in s | accepted/s | non-2xx | peak backlog | drained in s "
+        "| ledger / unique events |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        cells = (
+            r["backend"], r["workers"], r["deliveries"], r["accepted_s"], r["accept_rate"], r["posted"]["non2xx"],
+            r["peak_backlog"], r["drained_s"], f"{r['in_ledger']} / {r['unique_events']}",
+        )  # fmt: skip
+        rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(rows)
+
+
+def buttons_table(r: dict) -> str:
+    rows = [
+        f"Button latency: one signed-in user's form posts, one click at a time, {r['plan']['clicks']} per target "
+        f"in {r['plan']['rounds']} rotating rounds; sandbox as Stripe, no added latency",
+        "",
+        "| target | what it is | clicks | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|",
+    ]
+    what = {
+        "bare": "bare Flask route, 303",
+        "portal": "POST /api/billing/portal (form, 303)",
+        "checkout": "POST /api/billing/checkout (form, 303)",
+        "direct_portal": "stripe-python portal session create, straight to the sandbox",
+        "direct_checkout": "stripe-python Checkout Session create, straight to the sandbox",
+    }
+    for name, description in what.items():
+        t = r[name]
+        rows.append(f"| {name} | {description} | {t['clicks']} | {t['p50_ms']} | {t['p99_ms']} |")
+    rows += [
+        "",
+        f"the service's own part of a click (p50: service - bare - direct): portal {r['portal_own_p50_ms']} ms, "
+        f"checkout {r['checkout_own_p50_ms']} ms",
+    ]
+    return "\n".join(rows)
+
+
+def memory_table(r: dict) -> str:
+    plan = r["plan"]
+    rows = [
+        f"Memory after warm-up, MiB (gunicorn -w {plan['web_workers']}, gthread; {plan['workers']} workers after "
+        f"applying {plan['events']} deliveries). PSS shares each shared page among its sharers; USS is a "
+        "process's own; peak is VmHWM",
+        "",
+        "| process | preload_app | RSS | PSS | USS | peak RSS |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for web in r["web"]:
+        m, w = web["master"], web["worker_mean"]
+        flag = "yes" if web["preload"] else "no"
+        rows.append(f"| web master | {flag} | {m['rss']} | {m['pss']} | {m['uss']} | {m['peak_rss']} |")
+        rows.append(f"| web worker (mean of {len(web['workers'])}) | {flag} | {w['rss']} | {w['pss']} | {w['uss']} "
+                    f"| {w['peak_rss']} |")  # fmt: skip
+    for n, w in enumerate(r["worker"]["workers"]):
+        rows.append(f"| worker {n + 1} | - | {w['rss']} | {w['pss']} | {w['uss']} | {w['peak_rss']} |")
+    for w in r["worker"]["children"]:
+        rows.append(f"| RQ scheduler (a worker's child) | - | {w['rss']} | {w['pss']} | {w['uss']} | {w['peak_rss']} |")
+    rows.append("")
+    rows.append(
+        "web PSS total (master + workers): "
+        + ", ".join(f"{'preload' if w['preload'] else 'no preload'} {w['pss_total']}" for w in r["web"])
+    )
     return "\n".join(rows)

@@ -47,10 +47,11 @@ QUICK = ThinPlan(notifications=60, subscriptions=20, timeout=120)
 
 
 class Sandbox:
-    def __init__(self, workdir: Path, rate: int):
+    def __init__(self, workdir: Path, rate: int | None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [str(BIN / "python"), "-m", "stripe_sandbox", "--port", str(self.port), "--rate-limit", str(rate)]
+        args = [str(BIN / "python"), "-m", "stripe_sandbox", "--port", str(self.port)]
+        args += ["--rate-limit", str(rate)] if rate else []  # None: no limit
         self.process = spawn(args, base_env(), workdir / "sandbox.log")
         wait_for(lambda: self.control("GET", "/_sandbox"), timeout=30, what="the sandbox")
 

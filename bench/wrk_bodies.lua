@@ -1,5 +1,8 @@
 -- Posts pre-signed Stripe events, each once, from a file of "<signature>\t<body>" lines.
--- Usage: wrk -s bench/wrk_bodies.lua URL -- FILE THREADS
+-- Usage: wrk -s bench/wrk_bodies.lua URL -- FILE THREADS [DONE_FILE]
+-- With DONE_FILE, a thread that has as many answers as its slice has lines stops and
+-- writes that file (bench/burst.py then interrupts wrk, which prints its summary); the
+-- connections still open by then send at most one repeat each (counted in "repeats").
 -- Thread i sends lines i, i+THREADS, ... so no event id is sent twice; a thread
 -- that runs out starts its slice again and counts it in "repeats".
 -- done() prints one line "BENCH_JSON {...}" for bench/ingest.py to read.
@@ -13,6 +16,7 @@ end
 
 function init(args)
   local file, nthreads = args[1], tonumber(args[2])
+  done_file = args[3]
   requests, sent, responses, non2xx, repeats = {}, 0, 0, 0, 0
   local n = 0
   for line in io.lines(file) do
@@ -34,6 +38,10 @@ end
 function response(status, headers, body)
   responses = responses + 1
   if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  if done_file and responses == #requests then
+    io.open(done_file, "w"):close()
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, reqs)

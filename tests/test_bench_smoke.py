@@ -38,3 +38,16 @@ def test_quick_notification_lag_benchmark_tells_the_host_of_every_event(tmp_path
     assert run["events"] == NOTIFY_QUICK.rate * 2  # every POST answered 200
     assert (run["never_notified"], run["unverified"]) == (0, 0)
     assert 0 < run["notifications"] <= run["events"]  # a notification may cover several events of one user
+
+
+def test_quick_inline_benchmark_answers_every_request_and_the_inline_design_applies_each(tmp_path):
+    from bench.inline import QUICK as INLINE_QUICK
+    from bench.inline import run_inline
+
+    [run] = run_inline(tmp_path, replace(INLINE_QUICK, setups=(("sqlite", 0),)))["runs"]
+    [report] = run["concurrency"].values()
+    for target in ("bare", "webhook", "inline", "lean"):
+        assert report[target]["requests"] > 0
+        assert (report[target]["non2xx"], report[target]["socket_errors"]) == (0, 0)
+    # Each 2xx of the inline handlers is a ledger row applied inside the request (warm-up rounds add more).
+    assert run["inline_applied"] >= run["inline_2xx_measured"] > 0

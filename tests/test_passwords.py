@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import extract_parameters, profiles
+from argon2.exceptions import VerifyMismatchError
 
 from shared.accounts.passwords import PRODUCTION, TEST, Passwords, hasher_for
 from shared.infra.errors import ConfigError
@@ -39,6 +40,16 @@ def test_no_account_and_an_unreadable_hash_never_match():
     assert not cheap.matches(None, "not a real password")  # not even the dummy's own password
     assert not cheap.matches("", "anything")
     assert not cheap.matches("$argon2id$garbage", "anything")
+
+
+def test_an_unknown_account_is_checked_against_a_hash_of_the_same_cost_made_without_hashing():
+    # Same parameters, so the same verify time as a real account's; made without the 64 MiB hash.
+    assert extract_parameters(Passwords.for_profile(PRODUCTION).dummy_hash) == profiles.RFC_9106_LOW_MEMORY
+    cheap = Passwords.for_profile(TEST)
+    assert extract_parameters(cheap.dummy_hash) == extract_parameters(cheap.hash("any password"))
+    with pytest.raises(VerifyMismatchError):  # well-formed: Argon2 ran, and the digest did not match
+        cheap.hasher.verify(cheap.dummy_hash, "")
+    assert Passwords.for_profile(TEST).dummy_hash != cheap.dummy_hash  # a random salt and digest each
 
 
 @pytest.mark.parametrize("app_env", ["test", "development"])
