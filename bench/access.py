@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.apply import fresh_database
-from bench.procs import ROOT, Gunicorn, base_env
+from bench.procs import ROOT, Gunicorn, service_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from shared.accounts import api_keys
@@ -143,12 +143,9 @@ def run_one(backend: str, plan: AccessPlan, workdir: Path, redis_url: str) -> di
         ids_file = workdir / "ids.txt"
         ids = [f"host-{n}" for n in range(plan.users)]
         ids_file.write_text("\n".join(ids[n * 7919 % plan.users] for n in range(plan.users)) + "\n")
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
             STRIPE_WEBHOOK_SECRET="whsec_bench_access",
             LOG_LEVEL="INFO",
             PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-{backend}",

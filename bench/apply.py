@@ -19,7 +19,7 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from bench import mix
-from bench.procs import BIN, base_env, peak_rss_mb, spawn, stop
+from bench.procs import BIN, peak_rss_mb, service_env, spawn, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.waiting import wait_for
@@ -162,13 +162,9 @@ def run_one(backend: str, workers: int, events: mix.Mix, plan: ApplyPlan, workdi
     tag = f"{backend}-{workers}"
     with fresh_database(backend, workdir, tag) as url:
         add_users(events.users)
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
-            STRIPE_API_BASE="http://127.0.0.1:9",
             STRIPE_WEBHOOK_SECRET="whsec_bench",
             LOG_LEVEL="INFO",
         )

@@ -23,7 +23,7 @@ import redis
 from bench import mix
 from bench.apply import add_users, fresh_database, ledger_count, start_workers
 from bench.ingest import LUA, SECRET
-from bench.procs import Gunicorn, base_env, stop
+from bench.procs import Gunicorn, service_env, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from devrun.waiting import wait_for
@@ -104,13 +104,9 @@ def run_one(backend: str, workers: int, events: mix.Mix, plan: BurstPlan, workdi
     write_pool(pool, events.deliveries)
     with fresh_database(backend, workdir, f"burst-{workers}") as url:
         add_users(events.users)
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
-            STRIPE_API_BASE="http://127.0.0.1:9",
             STRIPE_WEBHOOK_SECRET=SECRET,
             LOG_LEVEL="WARNING",
             PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-burst-{workers}",

@@ -23,7 +23,7 @@ import requests
 import stripe
 
 from bench.apply import fresh_database
-from bench.procs import Gunicorn, base_env
+from bench.procs import Gunicorn, service_env
 from bench.thin_burst import Sandbox
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
@@ -140,12 +140,9 @@ def run_buttons(workdir: Path, plan: ButtonPlan) -> dict:
     servers: list[Gunicorn] = []
     try:
         with fresh_database(plan.backend, workdir, "buttons") as url:
-            env = base_env(
-                SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-                APP_ENV="production",
+            env = service_env(
                 DATABASE_URL=url,
                 REDIS_URL=redis_server.url,
-                STRIPE_SECRET_KEY="sk_test_bench",
                 STRIPE_API_BASE=sandbox.url,
                 STRIPE_WEBHOOK_SECRET="whsec_bench_buttons",
                 BILLING_PLANS="basic",

@@ -20,7 +20,7 @@ from typing import Any, cast
 import redis
 
 from bench import events
-from bench.procs import ROOT, Gunicorn, base_env
+from bench.procs import ROOT, Gunicorn, service_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from shared.sync import inbox
@@ -164,12 +164,9 @@ def summarize(rounds: list[dict]) -> dict:
 def run_ingest(workdir: Path, plan: IngestPlan) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     redis_server = RedisServer(workdir / "redis-ingest").start()
-    env = base_env(
-        SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-        APP_ENV="production",
+    env = service_env(
         DATABASE_URL=f"sqlite:///{workdir / 'ingest.db'}",
         REDIS_URL=redis_server.url,
-        STRIPE_SECRET_KEY="sk_test_bench",
         STRIPE_WEBHOOK_SECRET=SECRET,
         LOG_LEVEL="INFO",
         # as docker-compose runs the web: metrics shared by the gunicorn workers

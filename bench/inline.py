@@ -23,7 +23,7 @@ import redis
 from bench import events
 from bench.apply import fresh_database
 from bench.ingest import SECRET, IngestPlan, run_wrk, settle, summarize
-from bench.procs import Gunicorn, base_env
+from bench.procs import Gunicorn, service_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from shared.infra.db import database
@@ -134,12 +134,9 @@ def run_setup(backend: str, delay_ms: int, plan: InlinePlan, workdir: Path, redi
     with fresh_database(backend, workdir, f"inline-{label}") as url:
         if delay_ms:
             slow_down(delay_ms)
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
             STRIPE_WEBHOOK_SECRET=SECRET,
             LOG_LEVEL="WARNING",
             PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-{label}",

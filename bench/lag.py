@@ -21,7 +21,7 @@ import redis
 
 from bench.apply import fresh_database, ledger_count, start_workers
 from bench.notify import STRIPE_SECRET, NotifyPlan, post_steadily
-from bench.procs import Gunicorn, base_env, stop
+from bench.procs import Gunicorn, service_env, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from devrun.waiting import wait_for
@@ -62,13 +62,9 @@ def ledger_lags() -> list[tuple[float, float, str]]:
 
 def run_one(backend: str, plan: LagPlan, workdir: Path, redis_url: str) -> dict:
     with fresh_database(backend, workdir, "lag") as url:
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
-            STRIPE_API_BASE="http://127.0.0.1:9",
             STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
             LOG_LEVEL="WARNING",
             PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-lag-{backend}",

@@ -22,7 +22,7 @@ import redis
 from bench import mix
 from bench.apply import add_users, drain, fill, fresh_database, start_workers
 from bench.ingest import SECRET, IngestPlan, run_wrk, write_pool
-from bench.procs import ROOT, Gunicorn, base_env, peak_rss_mb, stop
+from bench.procs import ROOT, Gunicorn, peak_rss_mb, service_env, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 
@@ -132,13 +132,9 @@ def run_memory(workdir: Path, plan: MemoryPlan) -> dict:
     redis_server = RedisServer(workdir / "redis-memory").start()
     try:
         with fresh_database(plan.backend, workdir, "memory") as url:
-            env = base_env(
-                SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-                APP_ENV="production",
+            env = service_env(
                 DATABASE_URL=url,
                 REDIS_URL=redis_server.url,
-                STRIPE_SECRET_KEY="sk_test_bench",
-                STRIPE_API_BASE="http://127.0.0.1:9",
                 STRIPE_WEBHOOK_SECRET=SECRET,
                 LOG_LEVEL="WARNING",
                 PROMETHEUS_MULTIPROC_DIR=workdir / "prometheus-memory",

@@ -20,7 +20,7 @@ import redis
 
 from bench import events
 from bench.apply import fresh_database, start_workers
-from bench.procs import Gunicorn, base_env, stop
+from bench.procs import Gunicorn, service_env, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from devrun.webhook_receiver import SignedWebhookReceiver
@@ -126,13 +126,9 @@ def run_one(backend: str, plan: NotifyPlan, workdir: Path, redis_url: str) -> di
     receiver = Receiver()
     with fresh_database(backend, workdir, "notify") as url:
         add_host_users(plan.users)
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
-            STRIPE_API_BASE="http://127.0.0.1:9",
             STRIPE_WEBHOOK_SECRET=STRIPE_SECRET,
             HOST_WEBHOOK_URL=receiver.url,
             HOST_WEBHOOK_SECRET=HOST_SECRET,

@@ -109,6 +109,18 @@ class Gunicorn:
         stop(started(self.process, "gunicorn"))
 
 
+def service_env(**values) -> dict:
+    """A web's or worker's environment: production settings, a test key, and a Stripe that is nowhere
+    (a part that needs one passes STRIPE_API_BASE); ``values`` add to or replace these."""
+    defaults = {
+        "SECRET_KEY": "bench-secret-key-long-enough-for-production-use",
+        "APP_ENV": "production",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+    }
+    return base_env(**{**defaults, **values})
+
+
 def base_env(**values) -> dict:
     """The environment of a child: ours, minus anything that could point it elsewhere."""
     env = {

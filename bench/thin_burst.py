@@ -24,7 +24,7 @@ from pathlib import Path
 import redis
 
 from bench.apply import drain, fill, fresh_database, ledger_outcomes, rq_leftovers, start_workers
-from bench.procs import BIN, base_env, spawn, stop
+from bench.procs import BIN, base_env, service_env, spawn, stop
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
 from devrun.waiting import wait_for
@@ -112,12 +112,9 @@ def run_thin(workdir: Path, plan: ThinPlan) -> dict:
 def _measure(workdir, plan: ThinPlan, redis_url: str, sandbox: Sandbox, subs, deliveries) -> dict:
     conn = redis.Redis.from_url(redis_url)
     with fresh_database(plan.backend, workdir, "thin") as url:
-        env = base_env(
-            SECRET_KEY="bench-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        env = service_env(
             DATABASE_URL=url,
             REDIS_URL=redis_url,
-            STRIPE_SECRET_KEY="sk_test_bench",
             STRIPE_API_BASE=sandbox.url,
             STRIPE_WEBHOOK_SECRET="whsec_bench",
             LOG_LEVEL="INFO",

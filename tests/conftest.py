@@ -62,7 +62,7 @@ def _postgres_base_url():
     if not url:
         if os.environ.get("CI"):
             pytest.fail("TEST_DATABASE_URL must be set in CI: the PostgreSQL tests may not be skipped")
-        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL half skipped")
+        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL half is skipped (point it at a server to run it)")
     return url
 
 

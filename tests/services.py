@@ -84,3 +84,21 @@ class TcpProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+def refuse_updates(table: str, message: str) -> None:
+    """Every UPDATE of ``table`` fails with ``message`` (a trigger), on the test's database."""
+    from shared.infra.db import database, is_postgres
+
+    if is_postgres():
+        database.execute_sql(
+            f"CREATE FUNCTION refuse_{table}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$ "
+            "LANGUAGE plpgsql"
+        )
+        database.execute_sql(
+            f"CREATE TRIGGER refuse BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"
+        )
+    else:
+        database.execute_sql(
+            f"CREATE TRIGGER refuse BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        )

@@ -13,7 +13,6 @@ import pytest
 
 from shared.accounts.users import upsert_external_user
 from shared.billing.status import access_answers
-from shared.infra.db import database, is_postgres
 from shared.infra.errors import ConfigError
 from shared.infra.models import HostNotification, StripeEvent, Subscription, User
 from shared.infra.settings import Settings
@@ -21,6 +20,7 @@ from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
 from tests.notification_helpers import HOST_SECRET, Receiver
 from tests.ops_helpers import cli
+from tests.services import refuse_updates
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import drain, push, stripe_client_for
 
@@ -84,29 +84,13 @@ def test_a_duplicate_or_a_stale_event_notifies_nobody(notifying, redis_conn, rec
 
 
 def test_a_batch_that_fails_after_the_change_notifies_nobody(notifying, receiver, host_user):
-    fail_ledger_updates()
+    refuse_updates("stripe_event", "ledger refused")  # the batch's last statement, after the subscription rows
     envelope = Envelope("evt_ROLLED", body_of(sub_event("active", 100, "evt_ROLLED")).decode(), time.time())
     with pytest.raises(Exception, match="ledger refused"):
         EventApplier(stripe_client_for(notifying)).apply_batch([envelope])
     assert row() is None
     assert User.get_by_id(host_user.id).access_version == 1
     assert Subscription.select().count() == 0
-
-
-def fail_ledger_updates() -> None:
-    """Every ledger update fails: the batch's last statement, after the subscription rows are written."""
-    if is_postgres():
-        database.execute_sql(
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'ledger refused'; END $$ "
-            "LANGUAGE plpgsql"
-        )
-        database.execute_sql(
-            "CREATE TRIGGER refuse BEFORE UPDATE ON stripe_event FOR EACH ROW EXECUTE FUNCTION refuse()"
-        )
-    else:
-        database.execute_sql(
-            "CREATE TRIGGER refuse BEFORE UPDATE ON stripe_event BEGIN SELECT RAISE(ABORT, 'ledger refused'); END"
-        )
 
 
 def test_a_receiver_that_refuses_the_first_attempts_gets_it_on_a_retry(notifying, redis_conn, receiver, host_user):

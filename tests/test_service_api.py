@@ -7,11 +7,14 @@ import time
 import pytest
 
 from shared.accounts import api_keys
+from shared.accounts.users import upsert_external_user
+from shared.infra.db import database, is_postgres
 from shared.infra.models import ApiKey, User
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
 from tests.api_helpers import bearer, get_access, new_key, put_customer
 from tests.auth_helpers import register
+from tests.services import refuse_updates
 from tests.stripe_fixtures import body_of, event, subscription
 from tests.worker_helpers import stripe_client_for
 
@@ -234,3 +237,13 @@ def test_access_answers_list_entitlements_and_a_change_grows_the_version(client,
     assert answer["has_access"] is False  # features do not change the subscription rule
     results = client.post("/api/v1/access/batch", json={"external_ids": ["f0", "f1"]}, headers=bearer(key))
     assert [r["entitlements"] for r in results.get_json()["results"].values()] == [[], ["export_csv", "sso"]]
+
+
+def test_a_failed_last_use_write_does_not_fail_the_answer_and_is_tried_again(client, key):
+    upsert_external_user("host-1", "a@example.com")
+    refuse_updates("api_key", "key table refused")
+    assert get_access(client, key, "host-1").status_code == 200
+    assert ApiKey.get().last_used_at is None
+    database.execute_sql("DROP TRIGGER refuse ON api_key" if is_postgres() else "DROP TRIGGER refuse")
+    assert get_access(client, key, "host-1").status_code == 200
+    assert ApiKey.get().last_used_at is not None  # not held back for a minute by the failed try

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
@@ -21,10 +22,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import peewee
+
 from shared.infra.db import execute_compiled
 from shared.infra.models import ApiKey
 from shared.infra.timeutil import utcnow
 
+log = logging.getLogger("portal.api")
 PREFIX = "psk_"
 LOOKUP_LENGTH = 16
 SECRET_BYTES = 32
@@ -124,8 +128,14 @@ class LastUsed:
             due = now - self.written.get(key_id, float("-inf")) >= LAST_USED_EVERY.total_seconds()
             if due:
                 self.written[key_id] = now
-        if due:
+        if not due:
+            return
+        try:
             touch(key_id, utcnow())
+        except peewee.PeeweeException as exc:  # advisory: the request it rides on must not fail for it
+            log.warning("last use of API key %s not recorded (%s); tried again on its next request", key_id, exc)
+            with self.lock:
+                self.written.pop(key_id, None)
 
 
 def touch(key_id: int, now: datetime) -> int:
