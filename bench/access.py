@@ -1,9 +1,13 @@
 """The access check: GET /api/v1/customers/<id>/access against a bare Flask route, same gunicorn, same load.
 
 On each database, 10,000 host-app users (half of them subscribed) and a key;
-both gunicorns run side by side and are loaded in turn (ABBA order), wrk
-asking for a different user each request. Then POST /api/v1/access/batch with
-1,000 ids, timed one call at a time.
+the gunicorns run side by side and are loaded in turn (the order rotating each
+round), wrk asking for a different user each request. On PostgreSQL the
+service runs twice: as deployed (each web process keeps answers' inputs,
+evicted by the database's change feed) and with ACCESS_CACHE_SIZE=0 (every
+request asks the database). Then POST /api/v1/access/batch with 1,000 ids,
+timed one call at a time, and, on PostgreSQL, how long a committed change
+takes to show in the answers.
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ class AccessPlan:
     rounds: int = 3  # per target
     batch_size: int = 1000
     batch_calls: int = 50
+    lag_changes: int = 200
     backends: tuple[str, ...] = ("sqlite", "postgres")
 
 
-QUICK = AccessPlan(users=2000, seconds=2, rounds=1, batch_calls=5, backends=("sqlite",))
+QUICK = AccessPlan(users=2000, seconds=2, rounds=1, batch_calls=5, lag_changes=5, backends=("sqlite",))
 
 
 def populate(users: int) -> str:
@@ -150,12 +155,15 @@ def run_one(backend: str, plan: AccessPlan, workdir: Path, redis_url: str) -> di
             LOG_LEVEL="INFO",
             PROMETHEUS_MULTIPROC_DIR=workdir / f"prometheus-{backend}",
         )
+        app = "portal_service:create_app()"
         servers = {
             "bare": Gunicorn("bench.bare_app:app", free_port(), plan.workers, env, workdir / "gunicorn-bare.log"),
-            "access": Gunicorn(
-                "portal_service:create_app()", free_port(), plan.workers, env, workdir / f"gunicorn-{backend}.log"
-            ),
+            "access": Gunicorn(app, free_port(), plan.workers, env, workdir / f"gunicorn-{backend}.log"),
         }
+        if backend == "postgres":
+            uncached = {**env, "ACCESS_CACHE_SIZE": "0"}
+            log = workdir / "gunicorn-postgres-uncached.log"
+            servers["uncached"] = Gunicorn(app, free_port(), plan.workers, uncached, log)
         try:
             for server in servers.values():
                 server.start()
@@ -167,19 +175,53 @@ def run_one(backend: str, plan: AccessPlan, workdir: Path, redis_url: str) -> di
 
 
 def _measure(servers: dict, plan: AccessPlan, ids_file: Path, key: str, backend: str) -> dict:
-    for server in servers.values():  # warm-up: imports, first connections; not recorded
-        load_round(server, plan, ids_file, key, 1)
-    rounds: dict[str, list[dict]] = {"bare": [], "access": []}
+    for server in servers.values():  # warm-up: imports, connections, caches; not recorded
+        load_round(server, plan, ids_file, key, plan.seconds)
+    targets = list(servers)
+    rounds: dict[str, list[dict]] = {target: [] for target in targets}
     for n in range(plan.rounds):
-        for target in ["bare", "access"] if n % 2 == 0 else ["access", "bare"]:
+        for target in targets[n % len(targets) :] + targets[: n % len(targets)]:
             rounds[target].append(load_round(servers[target], plan, ids_file, key, plan.seconds))
     report: dict = {"backend": backend, **{target: summarize(results) for target, results in rounds.items()}}
-    report["ratio"] = round(report["access"]["rps"] / report["bare"]["rps"], 3)
-    report["paired_ratios"] = [
-        round(a["rps"] / b["rps"], 3) for a, b in zip(rounds["access"], rounds["bare"], strict=True)
-    ]
+    for target in targets[1:]:
+        suffix = "" if target == "access" else f"_{target}"
+        report[f"ratio{suffix}"] = round(report[target]["rps"] / report["bare"]["rps"], 3)
+        paired = zip(rounds[target], rounds["bare"], strict=True)
+        report[f"paired_ratios{suffix}"] = [round(a["rps"] / b["rps"], 3) for a, b in paired]
     report["batch"] = time_batches(servers["access"].port, plan, key)
+    if backend == "postgres":
+        report["change_lag"] = time_change_lag(servers["access"].port, plan, key)
     return report
+
+
+def time_change_lag(port: int, plan: AccessPlan, key: str) -> dict:
+    """Commit a new email, then ask until an answer shows it: milliseconds, and stale answers seen after that."""
+    took, stale_after = [], 0
+    for n in range(plan.lag_changes):
+        email = f"lag{n}@example.com"
+        User.update(email=email).where(User.external_id == "host-0").execute()
+        committed = time.perf_counter()
+        while _email_of(port, key) != email:
+            if time.perf_counter() - committed > 30:
+                raise RuntimeError(f"a committed change did not show in the answers within 30 s ({email})")
+        took.append(1000 * (time.perf_counter() - committed))
+        stale_after += sum(_email_of(port, key) != email for _ in range(plan.workers * 4))
+    took.sort()
+    return {
+        "changes": plan.lag_changes,
+        "p50_ms": round(statistics.median(took), 2),
+        "p99_ms": round(took[min(len(took) - 1, int(0.99 * len(took)))], 2),
+        "max_ms": round(took[-1], 2),
+        "stale_answers_after_first_fresh": stale_after,
+    }
+
+
+def _email_of(port: int, key: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/api/v1/customers/host-0/access", headers={"Authorization": f"Bearer {key}"})
+    answer = json.loads(conn.getresponse().read())
+    conn.close()
+    return answer["email"]
 
 
 def run_access(workdir: Path, plan: AccessPlan) -> list[dict]:

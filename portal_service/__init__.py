@@ -77,7 +77,9 @@ def register_middleware(app: Flask, settings: Settings) -> None:
     from portal_service.slow_clients import ClientIdleTimeout
     from portal_service.webhooks import WebhookIngest
 
-    wsgi: WSGIApplication = WebhookIngest(AccessFastPath(app.wsgi_app, app, settings), settings)
+    access = AccessFastPath(app.wsgi_app, app, settings)
+    app.extensions["access_cache"] = access.cache
+    wsgi: WSGIApplication = WebhookIngest(access, settings)
     if settings.trusted_proxy_hops:
         # Behind a proxy every request comes from the proxy's address: the
         # per-IP sign-in and sign-up throttles would lump all users together,

@@ -18,6 +18,7 @@ from typing import cast
 from flask import Flask
 from peewee import JOIN
 
+from portal_service.access_cache import AccessCache, Answer
 from portal_service.json_provider import OrjsonProvider
 from portal_service.security import api_answer_headers
 from shared.accounts import api_keys
@@ -48,6 +49,8 @@ class AccessFastPath:
         self.headers = [("Content-Type", "application/json"), *api_answer_headers(settings.is_development)]
         # flask-login reads the session on every request, so Flask marks every answer so; kept the same here.
         self.headers.append(("Vary", "Cookie"))
+        self.database_url = settings.database_url
+        self.cache = AccessCache(settings.access_cache_size) if _cacheable(settings) else None
 
     def __call__(self, environ, start_response):
         body = self.answer(environ) if _is_access_check(environ) else None
@@ -60,24 +63,45 @@ class AccessFastPath:
         """The 200 answer's body, or None to leave the request to the route."""
         external_id = _external_id(environ["PATH_INFO"])
         scheme, _, presented = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        lookup = api_keys.lookup_of(presented.strip()) if scheme.lower() == "bearer" else None
+        presented = presented.strip()
+        lookup = api_keys.lookup_of(presented) if scheme.lower() == "bearer" else None
         if external_id is None or lookup is None:
             return None
-        try:
-            rows = execute_compiled(_checked_answer_query, (external_id, lookup)).fetchall()
-        except Exception as exc:  # the route answers it, on a fresh connection, with its own error handling
-            log.warning("access fast path left a request to the route: %s", type(exc).__name__)
-            database.close()
+        cached = self._cached(lookup, external_id)
+        epoch = self.cache.epoch if self.cache else 0  # before the read: see portal_service.access_cache
+        found = cached or _read(lookup, external_id)
+        caller = api_keys.caller_of(found[0], presented) if found else None
+        if found is None or caller is None:
             return None
-        width = len(api_keys.KEY_COLUMNS)
-        caller = api_keys.caller_of(rows[0][:width], presented.strip()) if rows else None
-        users = users_from_rows([row[width:] for row in rows]) if caller else {}
-        if caller is None or external_id not in users:
-            return None
+        if cached is None and self.cache is not None:
+            self.cache.put(epoch, lookup, found[0], external_id, found[1])
         self.usage.seen(caller.key_id)
-        user, subs = users[external_id]
-        answer = access_answer(user, subs, utcnow(), self.grace)
-        return self.json.encode(answer)  # as the route's answer is written
+        user, subs = found[1]
+        return self.json.encode(access_answer(user, subs, utcnow(), self.grace))  # as the route's answer is written
+
+    def _cached(self, lookup: str, external_id: str) -> tuple[tuple, Answer] | None:
+        if self.cache is None:
+            return None
+        self.cache.listen(self.database_url)
+        return self.cache.get(lookup, external_id)
+
+
+def _read(lookup: str, external_id: str) -> tuple[tuple, Answer] | None:
+    """The live key's row and the user's answer inputs, in one round trip; None if either is missing."""
+    try:
+        rows = execute_compiled(_checked_answer_query, (external_id, lookup)).fetchall()
+    except Exception as exc:  # the route answers it, on a fresh connection, with its own error handling
+        log.warning("access fast path left a request to the route: %s", type(exc).__name__)
+        database.close()
+        return None
+    width = len(api_keys.KEY_COLUMNS)
+    users = users_from_rows([row[width:] for row in rows])
+    return (rows[0][:width], users[external_id]) if external_id in users else None
+
+
+def _cacheable(settings: Settings) -> bool:
+    """Only PostgreSQL announces changes (shared.infra.change_feed); SQLite's reads are in-process anyway."""
+    return settings.access_cache_size > 0 and settings.database_url.startswith("postgres")
 
 
 def _checked_answer_query():

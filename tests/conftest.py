@@ -100,6 +100,8 @@ def app(settings, db, redis_conn):
     app = create_app(settings, stripe_client=stripe_client_for(settings) if unreachable else None)
     app.config.update(TESTING=True)
     yield app
+    if app.extensions["access_cache"] is not None:
+        app.extensions["access_cache"].close()
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ def make_settings(db_url: str, redis_url: str, **overrides) -> Settings:
         stripe_api_base=STRIPE_UNREACHABLE,
         app_env="test",
         billing_plans=("basic", "pro"),
+        # A test's app answers what the test just wrote; the cache's eviction, which follows a
+        # commit by a moment, has its own tests (test_access_cache.py), and gunicorn runs with it on.
+        access_cache_size=0,
     )
     values.update(overrides)
     # Production refuses the cheap profile at start-up, so a production app gets production's.

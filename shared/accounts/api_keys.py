@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from shared.infra.db import execute_compiled
+from shared.infra import change_feed
+from shared.infra.db import execute_compiled, is_postgres
 from shared.infra.models import ApiKey
 from shared.infra.timeutil import utcnow
 
@@ -77,11 +78,18 @@ def all_keys() -> list[ApiKey]:
 
 
 def revoke(key_id: int) -> ApiKey:
-    """Revoke a key; takes effect on the next request. Revoking twice keeps the first time."""
+    """Revoke a key; every request after this returns refuses it. Revoking twice keeps the first time.
+
+    On PostgreSQL web processes keep live keys in memory until the change feed
+    tells them otherwise (portal_service.access_cache), so this returns only
+    once each of them has heard the revocation or stopped trusting its cache.
+    """
     row = ApiKey.get_or_none(ApiKey.id == key_id)
     if row is None:
         raise ApiKeyError(f"no API key with id {key_id}")
-    ApiKey.update(revoked_at=utcnow()).where(ApiKey.id == key_id, ApiKey.revoked_at.is_null()).execute()
+    revoked = ApiKey.update(revoked_at=utcnow()).where(ApiKey.id == key_id, ApiKey.revoked_at.is_null()).execute()
+    if revoked and is_postgres():
+        time.sleep(change_feed.SETTLED_SECONDS)  # committed: autocommit, outside any transaction
     return ApiKey.get(ApiKey.id == key_id)
 
 

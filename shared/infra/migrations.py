@@ -12,7 +12,7 @@ from collections.abc import Callable
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as alter
 
-from shared.infra import models
+from shared.infra import change_feed, models
 from shared.infra.db import database, is_postgres, write_transaction
 
 
@@ -50,6 +50,13 @@ def _entitlements() -> None:
     database.create_tables([models.CustomerEntitlements, models.Entitlement], safe=True)
 
 
+def _access_change_feed() -> None:
+    """PostgreSQL: triggers that announce, at commit, which access answers a write changed."""
+    if is_postgres():
+        for statement in change_feed.trigger_sql(models.User._meta.table_name):
+            database.execute_sql(statement)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "users, subscriptions and the event ledger", _initial_schema),
     (2, "settings recorded by operator commands", _settings_table),
@@ -57,6 +64,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (4, "the service API: api_key, user.access_version", _service_api),
     (5, "notifications to the host app: host_notification", _host_notifications),
     (6, "Stripe entitlements: entitlement, customer_entitlements", _entitlements),
+    (7, "the access change feed: triggers on PostgreSQL", _access_change_feed),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -41,6 +41,7 @@ class Settings:
     webhook_max_bytes: int = 1024 * 1024
     redis_timeout_seconds: float = 1.0
     past_due_grace_days: int = 0
+    access_cache_size: int = 10_000  # users per web process; 0 = off (PostgreSQL only)
     worker_batch_size: int = 200
     worker_claim_idle_seconds: int = 60
     worker_max_retries: int = 5
@@ -96,6 +97,7 @@ class Settings:
             webhook_max_bytes=reader.integer("WEBHOOK_MAX_BYTES", 1024 * 1024),
             redis_timeout_seconds=reader.number("REDIS_TIMEOUT_SECONDS", 1.0),
             past_due_grace_days=reader.integer("ACCESS_PAST_DUE_GRACE_DAYS", 0),
+            access_cache_size=reader.integer("ACCESS_CACHE_SIZE", 10_000),
             worker_batch_size=reader.integer("WORKER_BATCH_SIZE", 200),
             worker_claim_idle_seconds=reader.integer("WORKER_CLAIM_IDLE_SECONDS", 60),
             worker_max_retries=reader.integer("WORKER_MAX_RETRIES", 5),

@@ -1,0 +1,172 @@
+"""PostgreSQL tells listeners, at commit, which access answers a write changed.
+
+Triggers on every table an access answer reads (migration 7) send a
+notification on the ``portal_access`` channel: ``u:<external id>`` for a user
+row, ``c:<customer id>`` for a subscription or entitlement row, and ``*`` for
+anything that touches API keys or empties a table. PostgreSQL delivers them
+only once the writing transaction commits, and whoever wrote (the worker,
+``sync``, the web, an operator with psql), so a cache evicted by them needs
+no hook in any writer. SQLite has no such channel: nothing here runs on it.
+
+``ChangeListener`` is a thread holding one connection that LISTENs. It proves
+the connection alive with a query every ``HEARTBEAT_SECONDS``; its consumer is
+told when it starts listening (anything missed before is unknown: start
+afresh), of every change, and when the connection is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.infra.db import open_database
+
+log = logging.getLogger("portal.change_feed")
+CHANNEL = "portal_access"
+EVERYTHING = "*"
+HEARTBEAT_SECONDS = 0.5
+# A listener not heard from for this long may have missed a change: its consumer stops trusting.
+TRUST_SECONDS = 4 * HEARTBEAT_SECONDS
+# After a commit, by this time every listener has heard the change or stopped trusting.
+SETTLED_SECONDS = TRUST_SECONDS + HEARTBEAT_SECONDS
+RECONNECT_SECONDS = (0.1, 0.5, 1, 2, 5)
+# A lost server must be noticed in seconds, not after TCP's minutes of retries.
+CONNECTION_OPTIONS = {
+    "application_name": "portal-access-listener",
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 3000,
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a notification names: a user by external id, a Stripe customer, or everything."""
+
+    kind: str  # "user", "customer" or "everything"
+    key: str = ""
+
+
+def parse(payload: str) -> Change:
+    kind, _, key = payload.partition(":")
+    if kind == "u" and key:
+        return Change("user", key)
+    if kind == "c" and key:
+        return Change("customer", key)
+    return Change("everything")  # "*", or a payload someone else sent on the channel: be safe
+
+
+class ChangeConsumer(Protocol):
+    def listening(self) -> None: ...
+    def changed(self, changes: list[Change]) -> None: ...
+    def heard(self) -> None: ...
+    def lost(self) -> None: ...
+
+
+class ChangeListener(threading.Thread):
+    """LISTENs on CHANNEL for one process, reconnecting for ever; tells ``consumer`` what it hears."""
+
+    def __init__(self, database_url: str, consumer: ChangeConsumer, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(name="access-change-listener", daemon=True)
+        self.database_url = database_url
+        self.consumer = consumer
+        self.sleep = sleep
+        self.failures = 0
+        self.stopping = threading.Event()
+        self.backend_pid: int | None = None  # the listening connection's server process, while there is one
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._listen()
+            except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting (done on the way out), reconnect
+                delay = RECONNECT_SECONDS[min(self.failures, len(RECONNECT_SECONDS) - 1)]
+                self.failures += 1
+                log.warning("access change listener lost its connection (%s); again in %ss", type(exc).__name__, delay)
+                self.sleep(delay)
+
+    def _listen(self) -> None:
+        database = open_database(self.database_url)
+        database.connect_params.update(CONNECTION_OPTIONS)
+        connection = database.connection()
+        try:
+            connection.autocommit = True
+            cursor = connection.cursor()
+            cursor.execute(f"LISTEN {CHANNEL}")
+            self.backend_pid = connection.get_backend_pid()
+            self.consumer.listening()
+            self.failures = 0
+            while not self.stopping.is_set():
+                if not select.select([connection], [], [], HEARTBEAT_SECONDS)[0]:
+                    cursor.execute("SELECT 1")  # fails on a lost connection; notifications sent before it arrive first
+                connection.poll()
+                self._hand_over(connection)
+                self.consumer.heard()
+        finally:
+            self.backend_pid = None
+            self.consumer.lost()
+            database.close()
+
+    def _hand_over(self, connection) -> None:
+        if connection.notifies:
+            payloads = [notice.payload for notice in connection.notifies]
+            connection.notifies.clear()
+            self.consumer.changed([parse(payload) for payload in payloads])
+
+
+def trigger_sql(user_table: str) -> list[str]:
+    """The trigger functions and triggers of migration 7 (PostgreSQL)."""
+    user = f'"{user_table}"'
+    notify = f"PERFORM pg_notify('{CHANNEL}', "
+    return [
+        f"""CREATE OR REPLACE FUNCTION portal_access_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF OLD.external_id IS NOT NULL THEN {notify}'u:' || OLD.external_id); END IF;
+          IF TG_OP = 'UPDATE' AND NEW.external_id IS NOT NULL THEN {notify}'u:' || NEW.external_id); END IF;
+          RETURN NULL;
+        END $$""",
+        f"""CREATE OR REPLACE FUNCTION portal_access_customer_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP <> 'INSERT' THEN {notify}'c:' || OLD.customer_id); END IF;
+          IF TG_OP <> 'DELETE' THEN {notify}'c:' || NEW.customer_id); END IF;
+          RETURN NULL;
+        END $$""",
+        f"""CREATE OR REPLACE FUNCTION portal_access_everything_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN {notify}'{EVERYTHING}'); RETURN NULL; END $$""",
+        f"""CREATE TRIGGER portal_access_user AFTER UPDATE ON {user}
+        FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION portal_access_user_changed()""",
+        f"""CREATE TRIGGER portal_access_user_deleted AFTER DELETE ON {user}
+        FOR EACH ROW EXECUTE FUNCTION portal_access_user_changed()""",
+        *(
+            f"""CREATE TRIGGER portal_access_{table} AFTER INSERT OR UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION portal_access_customer_changed()"""
+            for table in ("subscription", "entitlement", "customer_entitlements")
+        ),
+        """CREATE TRIGGER portal_access_api_key AFTER UPDATE ON api_key FOR EACH ROW
+        WHEN ((OLD.lookup, OLD.key_hash, OLD.scope, OLD.name, OLD.revoked_at)
+              IS DISTINCT FROM (NEW.lookup, NEW.key_hash, NEW.scope, NEW.name, NEW.revoked_at))
+        EXECUTE FUNCTION portal_access_everything_changed()""",
+        """CREATE TRIGGER portal_access_api_key_deleted AFTER DELETE ON api_key
+        FOR EACH STATEMENT EXECUTE FUNCTION portal_access_everything_changed()""",
+        *(
+            f"""CREATE TRIGGER portal_access_{name}_emptied AFTER TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION portal_access_everything_changed()"""
+            for name, table in (
+                ("user", user),
+                ("subscription", "subscription"),
+                ("entitlement", "entitlement"),
+                ("customer_entitlements", "customer_entitlements"),
+                ("api_key", "api_key"),
+            )
+        ),
+    ]
