@@ -147,7 +147,9 @@ def stored_snapshot(sb, event_id: str, event_type: str = SUMMARY_EVENT, data=Non
     """A v1 event the sandbox answers, of any shape."""
     with sb.sandbox.lock:
         created = sb.sandbox.clock.now()
-        sb.sandbox.store.add("events", {"id": event_id, "object": "event", "type": event_type, "created": created, "data": data})
+        sb.sandbox.store.add(
+            "events", {"id": event_id, "object": "event", "type": event_type, "created": created, "data": data}
+        )
 
 
 def thin_body(event_id: str) -> dict:
@@ -195,9 +197,8 @@ def test_each_unfit_fetched_event_fails_alone_with_a_clear_error(db, sandbox):
     cases = hostile_cases(sandbox)
     versions = {u.email: u.access_version for u in User.select()}
 
-    results = {r.event_id: r for r in EventApplier(sandbox.stripe_client()).apply_batch(
-        envelopes([thin_body(event_id) for event_id, _ in cases] + neighbours)
-    )}  # fmt: skip
+    batch = envelopes([thin_body(event_id) for event_id, _ in cases] + neighbours)
+    results = {r.event_id: r for r in EventApplier(sandbox.stripe_client()).apply_batch(batch)}
 
     assert [results[n["id"]].outcome for n in neighbours] == ["applied", "applied"]
     assert keys_of(customer_id) == current_keys(sandbox, customer_id)
