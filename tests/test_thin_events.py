@@ -183,14 +183,3 @@ def test_a_thin_customer_deleted_unlinks_its_user_without_a_fetch(db, sandbox):
 
     assert (result.outcome, result.customer_id, applier.fetches) == ("applied", customer_id, 0)
     assert User.get_by_id(user.id).stripe_customer_id is None
-
-
-def test_a_thin_entitlement_summary_is_recorded_ignored_and_sync_heals_it(db, sandbox):
-    """The sandbox's thin summary names no object (a summary has no id); the worker cannot fetch it,
-    so records it ignored: the snapshot event, or sync, brings the set (tests/test_entitlements.py)."""
-    sandbox.sandbox.create_subscription("thin-ent@example.com", "pro")
-    [body] = notifications(sandbox, prefix="entitlements.")
-    assert body["related_object"] is None and body["type"] == "v1.entitlements.active_entitlement_summary.updated"
-    applier = EventApplier(sandbox.stripe_client())
-    [result] = applier.apply_batch(envelopes([body]))
-    assert (result.outcome, applier.fetches) == ("ignored", 0)

@@ -66,6 +66,13 @@ def test_a_signed_thin_notification_is_queued_with_its_type(web, redis_conn):
     assert (fields[b"id"], fields[b"type"]) == (b"evt_thin_1", b"v1.customer.subscription.updated")
 
 
+def test_a_thin_entitlement_summary_is_queued_without_a_related_object(web, redis_conn):
+    body = notification(type="v1.entitlements.active_entitlement_summary.updated", related_object=None)
+    assert deliver(web, body).status_code == 200  # a summary has no id: the worker follows its snapshot twin
+    [(_, fields)] = redis_conn.xrange(inbox.STREAM_KEY)
+    assert fields[b"type"] == b"v1.entitlements.active_entitlement_summary.updated"
+
+
 def test_an_unhandled_thin_type_needs_only_a_sane_envelope(web, redis_conn):
     body = notification(type="v1.billing.meter.no_meter_found", related_object={"id": 7})
     assert deliver(web, body).status_code == 200

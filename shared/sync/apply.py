@@ -6,7 +6,8 @@ rows and ledger rows are created and locked in bulk, in one sorted order
 bad event does not undo its neighbours (subscription changes are made in
 memory after validation, other writes in a savepoint); changed rows and
 ledger outcomes are written back in bulk, in the same transaction. Fetches from
-Stripe (the objects thin events point at, subscriptions under
+Stripe (the objects thin events point at, or for a thin entitlement summary its
+v2 event, snapshot twin and the customer's entitlements; subscriptions under
 STRIPE_FETCH_MODE=always, tie-breaks) happen before the write transaction,
 coalesced to one per object per batch, so no lock is held across a network
 call in the common case.
@@ -35,7 +36,14 @@ from shared.infra.errors import EventError
 from shared.infra.models import CustomerEntitlements, StripeEvent, Subscription
 from shared.sync import ledger
 from shared.sync.entitlements import EntitlementFetcher, summary_is_partial
-from shared.sync.event_shape import ENTITLEMENT_SUMMARY_EVENT, OBJECT_CHECKS, shown
+from shared.sync.event_shape import (
+    ENTITLEMENT_SUMMARY_EVENT,
+    OBJECT_CHECKS,
+    THIN_VIA_SNAPSHOT,
+    check_fetched_thin_event,
+    shown,
+    snapshot_customer,
+)
 from shared.sync.events import CHECKOUT_EVENTS, INVOICE_EVENTS, SUBSCRIPTION_EVENTS, Event
 from shared.sync.handlers import handle, lock_batch
 from shared.sync.inbox import Envelope
@@ -92,6 +100,17 @@ class ObjectFetcher:
         if kind in INVOICE_EVENTS:
             return self.fetch(object_id, self.client.v1.invoices.retrieve)
         raise EventError(f"no way to fetch the object of a thin {kind} event")
+
+    def twin_customer(self, event: Event) -> str:
+        """The customer a thin notification without a related object is about (THIN_VIA_SNAPSHOT).
+
+        Its v2 event names the snapshot event of the same change, whose object
+        names the customer; two fetches, each checked before it is trusted.
+        """
+        fetched, _ = self.fetch(event.id, self.client.v2.core.events.retrieve)
+        twin_id = check_fetched_thin_event(fetched, event.id, event.type)
+        snapshot, _ = self.fetch(twin_id, self.client.v1.events.retrieve)
+        return snapshot_customer(snapshot, twin_id, event.kind)
 
     def fetch(self, object_id: str, retrieve) -> tuple[dict, float]:
         if object_id not in self.cache:
@@ -153,6 +172,8 @@ class EventApplier:
         return resolved, failures
 
     def _resolved(self, event: Event, fetcher: ObjectFetcher) -> Event:
+        if event.type in THIN_VIA_SNAPSHOT:  # its customer's current entitlements are read before the write
+            return event.resolved({"customer": fetcher.twin_customer(event)}, None)
         if event.thin and event.related_id:
             if event.kind == "customer.deleted":  # a deleted customer cannot be fetched; its id is all we need
                 return event.resolved({"id": event.related_id}, None)
@@ -265,18 +286,24 @@ def subscriptions_needing_fetch(events: list[Event]) -> set[str]:
 
 def customers_needing_fetch(events: list[Event]) -> set[str]:
     """Customers whose entitlement summaries in this batch need the full list from Stripe:
-    one that will apply and says ``has_more``, or one that will tie with the stored version."""
+    one named by a thin notification (always read, so the newest state wins), one whose
+    summary will apply and says ``has_more``, or one that will tie with the stored version."""
     by_customer: dict[str, list[Event]] = defaultdict(list)
+    thin: set[str] = set()
     for event in events:
-        if event.kind == ENTITLEMENT_SUMMARY_EVENT and (customer_id := event.customer_id):
+        if event.kind != ENTITLEMENT_SUMMARY_EVENT or not (customer_id := event.customer_id):
+            continue
+        if event.thin:
+            thin.add(customer_id)
+        else:
             by_customer[customer_id].append(event)
     if not by_customer:
-        return set()
+        return thin
     rows = {
         row.customer_id: row
         for row in CustomerEntitlements.select().where(CustomerEntitlements.customer_id.in_(list(by_customer)))
     }
-    return {customer for customer, evs in by_customer.items() if _needs_list(evs, rows.get(customer))}
+    return thin | {customer for customer, evs in by_customer.items() if _needs_list(evs, rows.get(customer))}
 
 
 def _needs_list(events: list[Event], row: CustomerEntitlements | None) -> bool:

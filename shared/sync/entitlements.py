@@ -9,8 +9,10 @@ transaction (``EntitlementFetcher``, like the subscription tie-break fetch).
 A customer's set is replaced whole, under the ordering rule of
 shared.sync.ordering with a per-customer version (``CustomerEntitlements``):
 a summary older than the stored one is ignored, one of the same second is
-settled by reading the list from Stripe. When the set really changes, the
-access version of the customer's user grows.
+settled by reading the list from Stripe. A thin notification of the type
+carries no summary at all: its customer's list is always read
+(shared.sync.handlers.apply_fetched_entitlements). When the set really
+changes, the access version of the customer's user grows.
 """
 
 from __future__ import annotations

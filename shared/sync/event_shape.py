@@ -96,8 +96,9 @@ def check_thin_event(event: dict) -> int:
     """Raise UnfitEvent naming the first unfit field of a thin notification; return its time in epoch seconds.
 
     A handled type must name its object in ``related_object.id`` (the worker
-    fetches it by that id, never by the notification's URL); other types are
-    recorded ignored and need only a sane envelope.
+    fetches it by that id, never by the notification's URL), unless its object
+    has no id (THIN_VIA_SNAPSHOT: the worker follows the fetched event instead);
+    other types are recorded ignored and need only a sane envelope.
     """
     _match(event.get("id"), EVENT_ID, "id", "a Stripe event id (evt_...)")
     _match(event.get("type"), EVENT_TYPE, "type", "a printable string of up to 128 characters")
@@ -213,7 +214,7 @@ OBJECT_CHECKS = {
 # A thin notification of a handled type: the id pattern of the object it names (what
 # the worker fetches; shared.sync.apply.ObjectFetcher.related knows how), and the
 # snapshot type whose handler then applies it. A type handled for snapshots but not
-# listed here (no way to fetch its object yet) is recorded ignored when thin.
+# listed here, nor in THIN_VIA_SNAPSHOT, is recorded ignored when thin.
 THIN_PREFIX = "v1."
 THIN_OBJECT = "v2.core.event"
 _RELATED = "related_object.id"
@@ -223,7 +224,51 @@ THIN_RELATED_IDS = {
     **{THIN_PREFIX + k: (CHECKOUT_ID, _RELATED, "a Stripe checkout session id (cs_...)") for k in CHECKOUT_EVENTS},
     THIN_PREFIX + "customer.deleted": (CUSTOMER_ID, _RELATED, "a Stripe customer id (cus_...)"),
 }
-THIN_TYPES = {thin_type: thin_type.removeprefix(THIN_PREFIX) for thin_type in THIN_RELATED_IDS}
+# Thin types whose object has no id to fetch it by (an entitlement summary; related_object
+# is null): the worker fetches the v2 event, follows its ``snapshot_event`` to the v1 event
+# of the same change for whom it is about, and reads that customer's current state
+# (shared.sync.apply.EventApplier._resolved; check_fetched_thin_event, snapshot_customer).
+THIN_VIA_SNAPSHOT = frozenset({THIN_PREFIX + ENTITLEMENT_SUMMARY_EVENT})
+THIN_TYPES = {thin_type: thin_type.removeprefix(THIN_PREFIX) for thin_type in [*THIN_RELATED_IDS, *THIN_VIA_SNAPSHOT]}
+
+
+def check_fetched_thin_event(fetched: dict, event_id: str, event_type: str) -> str:
+    """The snapshot twin's id that a fetched v2 event (``GET /v2/core/events/{id}``) names.
+
+    Raise UnfitEvent when it is not the notification's own event or names no
+    usable twin: nothing else says whom the notification is about.
+    """
+    where = f"the v2 event {event_id} (fetched)"
+    if fetched.get("id") != event_id:
+        raise UnfitEvent(f"Stripe answered {shown(fetched.get('id'))} for {event_id}")
+    if fetched.get("type") != event_type:
+        raise UnfitEvent(f"{where} is of type {shown(fetched.get('type'))}, not {event_type}")
+    twin = fetched.get("snapshot_event")
+    if twin is None:
+        raise UnfitEvent(f"{where} names no snapshot_event, so nothing says whose entitlements changed")
+    _match(twin, EVENT_ID, f"{where}: snapshot_event", "a Stripe event id (evt_...)")
+    if twin == event_id:
+        raise UnfitEvent(f"{where}: snapshot_event names the thin event itself")
+    return twin
+
+
+def snapshot_customer(snapshot: dict, snapshot_id: str, kind: str) -> str:
+    """The customer a fetched snapshot event (``GET /v1/events/{id}``) of type ``kind`` is about.
+
+    Only the customer is taken: the snapshot's object is as old as the event,
+    and the worker reads the customer's current state instead.
+    """
+    where = f"the snapshot event {snapshot_id} (fetched)"
+    if snapshot.get("id") != snapshot_id:
+        raise UnfitEvent(f"Stripe answered {shown(snapshot.get('id'))} for {snapshot_id}")
+    if snapshot.get("type") != kind:
+        raise UnfitEvent(f"{where} is of type {shown(snapshot.get('type'))}, not {kind}")
+    data = _object(snapshot.get("data"), f"{where}: data", optional=False)
+    obj = _object(data.get("object"), f"{where}: data.object", optional=False)
+    customer = customer_reference(obj.get("customer"))
+    if customer is None:
+        raise UnfitEvent(f"{where}: data.object.customer must be a Stripe customer id (cus_...)")
+    return customer
 
 
 def customer_reference(value: Any) -> str | None:

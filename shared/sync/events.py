@@ -14,6 +14,7 @@ from shared.sync.event_shape import (  # noqa: F401 (the event types are read fr
     SUBSCRIPTION_EVENTS,
     THIN_OBJECT,
     THIN_TYPES,
+    THIN_VIA_SNAPSHOT,
     check_event,
     check_thin_event,
     customer_reference,
@@ -73,6 +74,8 @@ class Event:
         kind = THIN_TYPES.get(data["type"])
         if kind is None:
             return cls(data["id"], data["type"], created, {}, envelope, UNHANDLED_THIN + data["type"])
+        if data["type"] in THIN_VIA_SNAPSHOT:  # no related object: its snapshot twin says whom it is about
+            return cls(data["id"], data["type"], created, {}, envelope, kind)
         return cls(data["id"], data["type"], created, {}, envelope, kind, data["related_object"]["id"])
 
     @property

@@ -223,6 +223,20 @@ def apply_entitlement_summary(event: Event, fetcher: EntitlementsFetcher) -> Eff
     return Effect(StripeEvent.APPLIED, f"{why}: read from Stripe" + ("" if changed else "; unchanged"))
 
 
+def apply_fetched_entitlements(event: Event, fetcher: EntitlementsFetcher) -> Effect:
+    """A thin summary: store the customer's current entitlements, read from Stripe before the transaction.
+
+    Like a thin subscription event, the read is the current state unless the
+    row holds something surely newer (shared.sync.ordering.fetch_is_current).
+    """
+    row = entitlements.lock_version(str(event.customer_id))  # resolved from the checked snapshot twin
+    entitled, fetched_at = fetcher.get(row.customer_id)
+    if not fetch_is_current(row.version_created, row.fetched_at, fetched_at):
+        return Effect(StripeEvent.IGNORED, "a newer set of entitlements than this read is stored")
+    changed = entitlements.write(row, entitled, max(event.created, row.version_created), fetched_at)
+    return Effect(StripeEvent.APPLIED, _noted("read from Stripe", changed))
+
+
 def handle(
     event: Event, rows: LockedSubscriptions, fetcher: Fetcher, entitlement_fetcher: EntitlementsFetcher
 ) -> Effect:
@@ -243,6 +257,8 @@ def handle(
             return forget_customer(event, rows)
     if event.kind == ENTITLEMENT_SUMMARY_EVENT:
         with database.atomic():
+            if event.thin:
+                return apply_fetched_entitlements(event, entitlement_fetcher)
             return apply_entitlement_summary(event, entitlement_fetcher)
     return Effect(StripeEvent.IGNORED, "event type not handled")
 

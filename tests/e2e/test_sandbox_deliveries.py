@@ -13,6 +13,7 @@ import pytest
 import stripe
 
 from shared.accounts.users import create_user
+from shared.billing.entitlements import entitlements_by_customer
 from shared.infra.db import database, init_database
 from shared.infra.models import StripeEvent, Subscription, User
 from shared.sync.stripe_objects import subscription_columns
@@ -152,3 +153,5 @@ def test_duplicated_reordered_late_and_retried_deliveries_end_in_stripes_state(s
     assert [(e.id, e.type, e.error) for e in failed] == []
     stored = Subscription.get_by_id(sub_id)
     assert (stored.status, stored.price_id, stored.cancel_at_period_end) == ("active", "price_sbx_pro", False)
+    listed = client.v1.entitlements.active_entitlements.list(params={"customer": customer_id, "limit": 100})
+    assert entitlements_by_customer([customer_id])[customer_id] == sorted(e.lookup_key for e in listed.data)
