@@ -8,6 +8,7 @@ the database answers; a revoked key is refused once ``revoke`` returns.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from types import SimpleNamespace
 
@@ -15,9 +16,9 @@ import pytest
 
 from portal_service import create_app
 from portal_service.access_cache import AccessCache
-from portal_service.access_fast_path import _read
+from portal_service.access_fast_path import _checked_answer_query, _read
 from shared.accounts import api_keys
-from shared.infra.change_feed import TRUST_SECONDS, Change, parse
+from shared.infra.change_feed import TRUST_SECONDS, Change, parse, trigger_sql
 from shared.infra.db import database
 from shared.infra.models import ApiKey, Entitlement, Subscription, User
 from tests.api_helpers import get_access, new_key, put_customer
@@ -221,3 +222,20 @@ def test_payloads_are_parsed_and_anything_else_means_everything():
     assert parse("u:host:1") == Change("user", "host:1")
     assert parse("c:cus_1") == Change("customer", "cus_1")
     assert [parse(text).kind for text in ("*", "", "u:", "x:y", "\x00")] == ["everything"] * 5
+
+
+@postgres_only
+def test_without_every_change_trigger_nothing_is_trusted(client, cache, key, caplog):
+    database.execute_sql("DROP TRIGGER portal_access_entitlement ON entitlement")
+    with caplog.at_level("WARNING", logger="portal.change_feed"):
+        assert get_access(client, key, HOST_ID).status_code == 200  # the database answers
+        wait_for(lambda: "run `portal-service db upgrade`" in caplog.text, what="the listener to refuse")
+    assert not cache.trusted() and not cache.users
+
+
+def test_every_table_the_access_check_reads_announces_its_changes():
+    read = set(re.findall(r'(?:FROM|JOIN) "(\w+)"', _checked_answer_query().sql()[0]))
+    announced = set(
+        re.findall(r"AFTER (?:INSERT OR )?(?:UPDATE|DELETE)[\w ]* ON \"?(\w+)", " ".join(trigger_sql("user")))
+    )
+    assert read and read <= announced

@@ -92,7 +92,7 @@ class ChangeListener(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting (done on the way out), reconnect
                 delay = RECONNECT_SECONDS[min(self.failures, len(RECONNECT_SECONDS) - 1)]
                 self.failures += 1
-                log.warning("access change listener lost its connection (%s); again in %ss", type(exc).__name__, delay)
+                log.warning("access change listener stopped (%s: %s); again in %ss", type(exc).__name__, exc, delay)
                 self.sleep(delay)
 
     def _listen(self) -> None:
@@ -103,6 +103,7 @@ class ChangeListener(threading.Thread):
             connection.autocommit = True
             cursor = connection.cursor()
             cursor.execute(f"LISTEN {CHANNEL}")
+            _require_triggers(cursor)
             self.backend_pid = connection.get_backend_pid()
             self.consumer.listening()
             self.failures = 0
@@ -122,6 +123,21 @@ class ChangeListener(threading.Thread):
             payloads = [notice.payload for notice in connection.notifies]
             connection.notifies.clear()
             self.consumer.changed([parse(payload) for payload in payloads])
+
+
+class FeedNotReady(RuntimeError):
+    """The triggers that announce changes are not all there (migration 7 not applied)."""
+
+
+def _require_triggers(cursor) -> None:
+    """Without every trigger some changes would go unannounced: then nothing may be trusted."""
+    cursor.execute(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relnamespace = current_schema()::regnamespace AND t.tgname LIKE 'portal\\_access\\_%'"
+    )
+    found = cursor.fetchone()[0]
+    if found < TRIGGER_COUNT:
+        raise FeedNotReady(f"{found} of the {TRIGGER_COUNT} change triggers exist: run `portal-service db upgrade`")
 
 
 def trigger_sql(user_table: str) -> list[str]:
@@ -170,3 +186,6 @@ def trigger_sql(user_table: str) -> list[str]:
             )
         ),
     ]
+
+
+TRIGGER_COUNT = sum(statement.lstrip().startswith("CREATE TRIGGER") for statement in trigger_sql("user"))
