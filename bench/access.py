@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.apply import fresh_database
+from bench.ingest import rounds_summary
 from bench.procs import ROOT, Gunicorn, service_env
 from devrun.redis_server import LocalRedis as RedisServer
 from devrun.redis_server import free_port
@@ -126,22 +127,6 @@ def time_batches(port: int, plan: AccessPlan, key: str) -> dict:
     }
 
 
-def summarize(rounds: list[dict]) -> dict:
-    median = lambda key: statistics.median(r[key] for r in rounds)  # noqa: E731
-    return {
-        "rps": round(median("rps"), 1),
-        "p50_ms": round(median("p50_us") / 1000, 2),
-        "p99_ms": round(median("p99_us") / 1000, 2),
-        "cpu_ms_per_request": round(median("cpu_ms_per_request"), 3),
-        "requests": sum(r["requests"] for r in rounds),
-        "non200": sum(r["non2xx"] for r in rounds),
-        "socket_errors": sum(
-            r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in rounds
-        ),
-        "rounds_rps": [r["rps"] for r in rounds],
-    }
-
-
 def run_one(backend: str, plan: AccessPlan, workdir: Path, redis_url: str) -> dict:
     with fresh_database(backend, workdir, "access") as url:
         init_key = populate(plan.users)
@@ -182,7 +167,7 @@ def _measure(servers: dict, plan: AccessPlan, ids_file: Path, key: str, backend:
     for n in range(plan.rounds):
         for target in targets[n % len(targets) :] + targets[: n % len(targets)]:
             rounds[target].append(load_round(servers[target], plan, ids_file, key, plan.seconds))
-    report: dict = {"backend": backend, **{target: summarize(results) for target, results in rounds.items()}}
+    report: dict = {"backend": backend, **{target: rounds_summary(results) for target, results in rounds.items()}}
     for target in targets[1:]:
         suffix = "" if target == "access" else f"_{target}"
         report[f"ratio{suffix}"] = round(report[target]["rps"] / report["bare"]["rps"], 3)

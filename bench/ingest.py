@@ -144,6 +144,11 @@ def load_round(target: str, server: Gunicorn, plan, workdir, conn, seconds, stat
 
 
 def summarize(rounds: list[dict]) -> dict:
+    return {**rounds_summary(rounds), "repeats": sum(r["repeats"] for r in rounds)}
+
+
+def rounds_summary(rounds: list[dict]) -> dict:
+    """The median round of wrk runs (bench/wrk_*.lua's BENCH_JSON, with rps, CPU and load added), and totals."""
     median = lambda key: statistics.median(r[key] for r in rounds)  # noqa: E731
     return {
         "rps": round(median("rps"), 1),
@@ -155,7 +160,6 @@ def summarize(rounds: list[dict]) -> dict:
         "socket_errors": sum(
             r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"] for r in rounds
         ),
-        "repeats": sum(r["repeats"] for r in rounds),
         "rounds_rps": [r["rps"] for r in rounds],
         "rounds_load_avg": [r["load_avg"] for r in rounds],
     }

@@ -87,13 +87,16 @@ def access_table(runs: list[dict]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in runs:
-        for target in ("bare", "access"):
+        for target in ("bare", "access", "uncached"):
+            if target not in run:
+                continue
             t = run[target]
-            ratio = f"**{run['ratio']}**" if target == "access" else ""
-            rounds = run["paired_ratios"] if target == "access" else t["rounds_rps"]
+            suffix = "" if target == "access" else f"_{target}"
+            ratio = f"**{run['ratio' + suffix]}**" if target != "bare" else ""
+            rounds = run["paired_ratios" + suffix] if target != "bare" else t["rounds_rps"]
             rows.append(
                 f"| {run['backend']} | {target} | {t['rps']} | {t['p50_ms']} | {t['p99_ms']} "
-                f"| {t['cpu_ms_per_request']} | {t['requests']} | {t['non200']} | {ratio} | {rounds} |"
+                f"| {t['cpu_ms_per_request']} | {t['requests']} | {t['non2xx']} | {ratio} | {rounds} |"
             )
     rows += [
         "",
@@ -104,6 +107,17 @@ def access_table(runs: list[dict]) -> str:
         b = run["batch"]
         cells = (run["backend"], b["ids"], b["found"], b["calls"], b["p50_ms"], b["p99_ms"], b["max_ms"])
         rows.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    lags = [run for run in runs if "change_lag" in run]
+    if lags:
+        rows += [
+            "",
+            "| database | committed changes | p50 ms | p99 ms | max ms | stale answers after the first fresh one |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+    for run in lags:
+        lag = run["change_lag"]
+        fields = ("changes", "p50_ms", "p99_ms", "max_ms", "stale_answers_after_first_fresh")
+        rows.append(f"| {run['backend']} | " + " | ".join(str(lag[field]) for field in fields) + " |")
     return "\n".join(rows)
 
 
