@@ -24,7 +24,7 @@ import psycopg2
 import redis
 from redis import Redis
 
-from bench.procs import BIN, Gunicorn, base_env, spawn, started, stop
+from bench.procs import BIN, Gunicorn, service_env, spawn, started, stop
 from devrun.postgres import drop_postgres_schema, postgres_schema_url
 from devrun.redis_server import LocalRedis, free_port
 from shared.infra import migrations
@@ -161,12 +161,9 @@ class Stack:
         return f"http://127.0.0.1:{self.web.port}"
 
     def env(self) -> dict:
-        return base_env(
-            SECRET_KEY="chaos-secret-key-long-enough-for-production-use",
-            APP_ENV="production",
+        return service_env(
             DATABASE_URL=self.postgres.service_url,
             REDIS_URL=self.redis.url,
-            STRIPE_SECRET_KEY="sk_test_chaos",
             STRIPE_API_BASE=self.stripe_api_base,
             STRIPE_WEBHOOK_SECRET=self.secret,
             LOG_LEVEL="INFO",
