@@ -22,6 +22,7 @@ from shared.billing.plans import PlanCatalog
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
 from shared.infra.stripe_client import build_stripe_client
+from shared.ops import metrics
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -30,7 +31,7 @@ login_manager = LoginManager()
 def init_app(app: Flask, settings: Settings, client: stripe.StripeClient | None = None) -> None:
     """One Redis client, one Stripe client, the plan catalog, the sign-in throttle and the password hasher per app."""
     conn = connect_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-    client = client or build_stripe_client(settings)
+    client = client or build_stripe_client(settings, metrics.observe_limiter_wait, metrics.count_stripe_429)
     app.extensions["redis"] = conn
     app.extensions["stripe"] = client
     app.extensions["plans"] = PlanCatalog(client, settings.billing_plans)

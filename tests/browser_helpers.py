@@ -33,11 +33,15 @@ def require_chromium():
     require_program(CHROMIUM, f"{CHROMIUM} is missing: apt-get install -y chromium")
 
 
-def start_sandbox(env: dict, log_dir: Path, port: int, web_url: str, style: str = "snapshot") -> tuple[Process, str]:
-    """The Stripe sandbox as a process, signing its webhooks (snapshot or thin) to ``web_url`` (retried quickly)."""
+def start_sandbox(
+    env: dict, log_dir: Path, port: int, web_url: str, style: str = "snapshot", rate_limit: int | None = None
+) -> tuple[Process, str]:
+    """The Stripe sandbox as a process, signing its webhooks (snapshot or thin) to ``web_url`` (retried quickly);
+    with ``rate_limit``, answering 429 above that many API requests a second, as Stripe does."""
     destination = "--thin-webhook-url" if style == "thin" else "--webhook-url"
     args = [sys.executable, "-m", "stripe_sandbox", "--port", str(port), destination]
     args += [f"{web_url}/api/webhooks/stripe", "--webhook-secret", WEBHOOK_SECRET, "--retry-delays", "0.2,0.5,1,2"]
+    args += ["--rate-limit", str(rate_limit)] if rate_limit else []
     sandbox = Process("sandbox", args, env, log_dir)
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: urllib.request.urlopen(url + "/_sandbox", timeout=2).status == 200, timeout=30, what="the sandbox")
@@ -65,11 +69,11 @@ class Shots:
             shutil.copyfile(first, folder / f"{name}.png")
 
 
-def reload_until(page, text: str, what: str, where: str = "#gate") -> None:
-    """Reload the page (and only it) until ``where`` (the gate: the notification has arrived) says ``text``."""
+def reload_until(page, text: str, what: str) -> None:
+    """Reload the host app's page (and only it) until its gate says ``text``: the notification has arrived."""
 
     def shows_it():
         page.reload()
-        return text in page.locator(where).inner_text()
+        return text in page.locator("#gate").inner_text()
 
     wait_for(shows_it, timeout=60, interval=0.5, what=what)

@@ -15,6 +15,8 @@ import stripe
 from portal_service import create_app
 from shared.infra.models import Subscription, User
 from shared.sync import return_sync
+from shared.sync.apply import EventApplier
+from shared.sync.handlers import HANDLED_TYPES
 from stripe_sandbox.server import run_in_thread
 from tests.billing_helpers import (
     HTML,
@@ -27,6 +29,7 @@ from tests.billing_helpers import (
 )
 from tests.services import wait_for
 from tests.settings_helpers import make_settings
+from tests.test_tie_fetch import envelopes
 from tests.worker_helpers import stripe_client_for
 
 BASE = "http://localhost"
@@ -95,6 +98,27 @@ def test_checkout_return_shows_the_new_subscription_before_any_webhook(app, sb):
     for button in ("Manage Billing", "Update card", "Change plan", "Cancel subscription"):
         assert button in words
     assert "Subscribe to" not in words
+
+
+@pytest.mark.parametrize("plan", ["basic", "pro"])  # pro: more entitlements than one summary holds
+def test_the_checkouts_webhooks_after_the_return_never_show_an_older_state(app, sb, settings, plan):
+    """The webhooks of the payment arrive after the return, one batch each, as on a busy worker.
+
+    The checkout's ``customer.subscription.created`` says incomplete and shares its second
+    with what the return read: it must not be applied over that read (it was, and the
+    page then said "Awaiting first payment" with no access until the next event).
+    """
+    client, user = subscribe(app, sb, "patient@example.com", plan)
+    applier = EventApplier(stripe_client_for(settings))
+    events = [e for e in sb.sandbox.events() if e["type"] in HANDLED_TYPES]
+    assert "customer.subscription.created" in [e["type"] for e in events]
+    for event in events:
+        [result] = applier.apply_batch(envelopes([event]))
+        assert result.outcome == "applied", (event["type"], result)
+        words = text_of(client.get("/dashboard/billing", headers=HTML))  # a plain visit: the database only
+        assert "Active" in words and "Access granted" in words, (event["type"], words)
+        assert client.get("/api/billing/status").get_json()["has_access"] is True, event["type"]
+    assert Subscription.get(Subscription.customer_id == user.stripe_customer_id).status == "active"
 
 
 def test_portal_return_brings_a_cancellation_in_before_any_webhook(app, sb):

@@ -11,11 +11,13 @@ import logging
 
 import pytest
 import stripe
+from prometheus_client import REGISTRY
 
 from shared.infra.errors import ConfigError
 from shared.infra.settings import Settings
 from shared.infra.stripe_client import RateLimitedHTTPClient, build_stripe_client
 from shared.infra.stripe_rate import StripeRateLimiter
+from shared.ops import metrics
 from stripe_sandbox.server import run_in_thread
 from tests.settings_helpers import make_settings
 
@@ -70,6 +72,37 @@ def test_a_429_is_backed_off_and_retried_without_failing_the_call(sandbox, redis
 
     seen = throttled(sandbox)
     assert seen > 0 and http_client(client).rate_limited == seen
+
+
+def sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+def test_limiter_waits_and_429s_are_counted_in_the_metrics(sandbox, redis_url, redis_conn):
+    settings = make_settings("sqlite://", redis_url, stripe_api_base=sandbox.api_base, stripe_rate_limit=4)
+    client = build_stripe_client(settings, metrics.observe_limiter_wait, metrics.count_stripe_429)
+    sandbox.sandbox.rate_limit.configure(3)  # below ours: some requests wait, some get a 429
+    names = ("portal_stripe_rate_limited_total", "portal_stripe_limiter_wait_seconds_sum")
+    before = {name: sample(name) for name in (*names, "portal_stripe_limiter_wait_seconds_count")}
+
+    call_many([client], CALLS)
+
+    throttled_now = throttled(sandbox)
+    assert throttled_now > 0 and sample(names[0]) - before[names[0]] == throttled_now
+    waited = http_client(client).limiter.waited_seconds
+    assert waited > 0 and sample(names[1]) - before[names[1]] == pytest.approx(waited)
+    assert sample("portal_stripe_limiter_wait_seconds_count") > before["portal_stripe_limiter_wait_seconds_count"]
+    text = metrics.exposition(None).decode()
+    assert "portal_stripe_limiter_wait_seconds_count" in text and "portal_stripe_rate_limited_total" in text
+
+
+def test_the_web_and_the_worker_hand_their_clients_the_metrics(settings, db, redis_conn):
+    from portal_service import create_app
+    from worker.context import build_context
+
+    for client in (create_app(settings).extensions["stripe"], build_context(settings).stripe):
+        assert http_client(client).on_wait == metrics.observe_limiter_wait
+        assert http_client(client).on_429 == metrics.count_stripe_429
 
 
 def test_redis_down_fails_open_with_one_warning(sandbox, caplog):

@@ -16,6 +16,7 @@ from shared.infra.db import init_database
 from shared.infra.redis_conn import connect_redis
 from shared.infra.settings import Settings
 from shared.infra.stripe_client import build_stripe_client
+from shared.ops import metrics
 from shared.sync.apply import EventApplier
 
 
@@ -33,7 +34,7 @@ _context: WorkerContext | None = None
 
 def build_context(settings: Settings) -> WorkerContext:
     init_database(settings.database_url)
-    client = build_stripe_client(settings)
+    client = build_stripe_client(settings, metrics.observe_limiter_wait, metrics.count_stripe_429)
     return WorkerContext(
         settings=settings,
         redis=connect_redis(settings.redis_url, timeout=30, retries=3),

@@ -7,7 +7,8 @@ Every request, from any call site (worker fetches, ``sync``, ``events
 replay``, the return from Checkout or the portal), is sent by
 RateLimitedHTTPClient: it first takes a slot from the shared limiter
 (shared.infra.stripe_rate), and a 429 from Stripe is waited out and sent
-again rather than raised, so the event that needed it does not fail.
+again rather than raised, so the event that needed it does not fail. Both
+are reported to the process's metrics (``on_wait``, ``on_429``).
 """
 
 from __future__ import annotations
@@ -31,15 +32,24 @@ MAX_BACKOFF_SECONDS = 8.0
 
 log = logging.getLogger(__name__)
 Response = tuple[Any, int, Mapping[str, str]]  # body, status, headers: what stripe-python's HTTP clients answer
+Waited = Callable[[float], None]  # told the seconds a request waited for the limiter
+RateLimited = Callable[[], None]  # told of each 429 from Stripe
 
 
-def build_stripe_client(settings: Settings) -> stripe.StripeClient:
+def _ignore(*_args) -> None:
+    pass
+
+
+def build_stripe_client(
+    settings: Settings, on_wait: Waited = _ignore, on_429: RateLimited = _ignore
+) -> stripe.StripeClient:
+    """``on_wait`` and ``on_429`` are the process's metrics (shared.ops.metrics; infra does not import it)."""
     limiter = StripeRateLimiter(settings.redis_url, settings.stripe_requests_per_second, settings.stripe_secret_key)
     return stripe.StripeClient(
         settings.stripe_secret_key,
         base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else {},
         max_network_retries=2,
-        http_client=RateLimitedHTTPClient(limiter),
+        http_client=RateLimitedHTTPClient(limiter, on_wait=on_wait, on_429=on_429),
     )
 
 
@@ -48,12 +58,20 @@ class RateLimitedHTTPClient(stripe.HTTPClient):
 
     name = "rate-limited"
 
-    def __init__(self, limiter, inner: stripe.HTTPClient | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        limiter,
+        inner: stripe.HTTPClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Waited = _ignore,
+        on_429: RateLimited = _ignore,
+    ):
         super().__init__()
         self.limiter = limiter
         self.inner = inner or stripe.new_default_http_client()
         self.sleep = sleep
-        self.rate_limited = 0  # 429s answered by Stripe and waited out
+        self.on_wait, self.on_429 = on_wait, on_429
+        self.rate_limited = 0  # 429s answered by Stripe
 
     def request(
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None, *, _usage=None
@@ -67,11 +85,16 @@ class RateLimitedHTTPClient(stripe.HTTPClient):
 
     def _send(self, send, method, url, headers, post_data) -> Response:
         for attempt in range(MAX_429_RETRIES + 1):
-            self.limiter.acquire()
+            waited = self.limiter.acquire()
+            if waited:
+                self.on_wait(waited)
             response = send(method, url, headers, post_data)
-            if response[1] != 429 or attempt == MAX_429_RETRIES:
+            if response[1] != 429:
                 return response
             self.rate_limited += 1
+            self.on_429()
+            if attempt == MAX_429_RETRIES:
+                return response
             pause = backoff_seconds(attempt, response[2])
             log.warning("Stripe answered 429 to %s %s; retrying in %.2f s", method, url.split("?")[0], pause)
             self.sleep(pause)

@@ -13,6 +13,9 @@ Redis unreachable: the limiter fails open for a few seconds at a time, with
 one warning per lapse. Stripe calls go on unlimited rather than stop (a fetch
 is what a tie-break or a return from the portal needs); Stripe's own 429s are
 still backed off and retried (RateLimitedHTTPClient), so nothing fails for it.
+
+``acquire`` answers the seconds it waited; the HTTP client hands them to
+/metrics (``portal_stripe_limiter_wait_seconds``, shared.ops.metrics).
 """
 
 from __future__ import annotations
@@ -59,20 +62,27 @@ class StripeRateLimiter:
         self.open_until = 0.0
         self.waited_seconds = 0.0
 
-    def acquire(self) -> None:
-        while True:
-            if time.monotonic() < self.open_until:
-                return
-            try:
-                if self.limiter.hit(self.item, KEY, self.key):
-                    return
-                reset_at = self.limiter.get_window_stats(self.item, KEY, self.key).reset_time
-            except (redis.RedisError, StorageError, OSError) as exc:
-                self._fail_open(exc)
-                return
-            pause = min(max(reset_at - self.clock(), MIN_PAUSE_SECONDS), MAX_PAUSE_SECONDS)
-            self.waited_seconds += pause
+    def acquire(self) -> float:
+        """Take a slot, waiting for one if need be; the seconds waited."""
+        waited = 0.0
+        while (pause := self._pause()) is not None:
+            waited += pause
             self.sleep(pause)
+        self.waited_seconds += waited
+        return waited
+
+    def _pause(self) -> float | None:
+        """None once a slot is taken (or Redis is out of reach); else how long to wait before trying again."""
+        if time.monotonic() < self.open_until:
+            return None
+        try:
+            if self.limiter.hit(self.item, KEY, self.key):
+                return None
+            reset_at = self.limiter.get_window_stats(self.item, KEY, self.key).reset_time
+        except (redis.RedisError, StorageError, OSError) as exc:
+            self._fail_open(exc)
+            return None
+        return min(max(reset_at - self.clock(), MIN_PAUSE_SECONDS), MAX_PAUSE_SECONDS)
 
     def _fail_open(self, exc: Exception) -> None:
         self.open_until = time.monotonic() + FAIL_OPEN_SECONDS

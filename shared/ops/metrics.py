@@ -74,6 +74,12 @@ LAG_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
 )
 HANDOFFS = Counter("portal_handoff_total", "Sign-ins by hand-off from the host app, by outcome.", ["outcome"])
+STRIPE_LIMITER_WAIT_SECONDS = Histogram(
+    "portal_stripe_limiter_wait_seconds",
+    "Time a Stripe request waited for the shared rate limiter (STRIPE_RATE_LIMIT); requests that waited only.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+STRIPE_RATE_LIMITED = Counter("portal_stripe_rate_limited_total", "429 answers from Stripe, each backed off.")
 for _outcome in WEBHOOK_OUTCOMES:  # present from the start, so rate() sees the first one
     WEBHOOKS.labels(_outcome)
 for _outcome in HANDOFF_OUTCOMES:
@@ -96,6 +102,15 @@ def count_event(result) -> None:
     EVENTS.labels(result.event_type or "unknown", result.outcome).inc()
     if result.lag_seconds is not None:
         LAG_SECONDS.observe(result.lag_seconds)
+
+
+def observe_limiter_wait(seconds: float) -> None:
+    """A Stripe request of this process waited ``seconds`` for the limiter (shared.infra.stripe_rate)."""
+    STRIPE_LIMITER_WAIT_SECONDS.observe(seconds)
+
+
+def count_stripe_429() -> None:
+    STRIPE_RATE_LIMITED.inc()
 
 
 def may_scrape(token: str | None, authorization: str | None, remote_addr: str | None) -> bool:

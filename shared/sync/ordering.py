@@ -4,7 +4,9 @@ Stripe's ``created`` is in whole seconds, and one subscription's events often
 share a second (``created`` and ``updated`` at checkout), so comparing seconds
 alone cannot order them. When they tie, the current object is fetched from
 Stripe (the documented cure) and stored with the time of the fetch: any event
-created comfortably before that fetch is already reflected in it.
+created comfortably before that fetch is already reflected in it. An event
+created within the clock margin of a stored fetch cannot be ordered against
+it either, so it is a tie too: fetched, never applied over the fetch.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ def is_covered_by_fetch(created: int, fetched_at: float | None) -> bool:
     return fetched_at is not None and created + 1 + CLOCK_MARGIN_SECONDS <= fetched_at
 
 
+def is_near_fetch(created: int, fetched_at: float | None) -> bool:
+    """Too close to the stored fetch, either side, to tell whether the fetch already holds this event."""
+    return fetched_at is not None and created <= fetched_at + CLOCK_MARGIN_SECONDS
+
+
 def decide(created: int, version_created: int, fetched_at: float | None) -> Decision:
     if is_covered_by_fetch(created, fetched_at):
         return Decision.STALE
+    if is_near_fetch(created, fetched_at):
+        # Applying it could put an older state over a newer fetch (a checkout's incomplete
+        # ``customer.subscription.created`` over what the return from Checkout read): fetch to know.
+        return Decision.TIE
     if created > version_created:
         return Decision.APPLY
     if created < version_created:
