@@ -39,7 +39,7 @@ class AccessPlan:
     workers: int = 4
     connections: int = 8
     seconds: int = 10
-    rounds: int = 3  # per target
+    rounds: int = 5  # per target
     batch_size: int = 1000
     batch_calls: int = 50
     lag_changes: int = 200
