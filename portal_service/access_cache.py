@@ -4,9 +4,10 @@ An entry is what the access check reads for one user (the user and their
 subscriptions, as shared.billing.status builds them) and the row of each live
 key that asked; the answer itself is made on every request, because time alone
 can change it. Entries are trusted only while the change feed
-(shared.infra.change_feed) is heard: a listener that has not been heard from
-for TRUST_SECONDS, or lost its connection, empties the cache and every request
-asks the database again until it listens afresh.
+(shared.infra.change_feed) is heard: when no beat sent in the last
+TRUST_SECONDS has come back, nothing is served from memory; a lost connection
+empties the cache, and every request asks the database until a new one is
+heard.
 
 A request that read the database stores what it read only if no change
 arrived meanwhile (``epoch``): a change that committed during its read may
@@ -83,9 +84,10 @@ class AccessCache:
     # The change feed's side (shared.infra.change_feed.ChangeConsumer), on the listener's thread.
 
     def listening(self) -> None:
+        """A new connection: what an earlier one missed is unknown, and nothing is trusted until heard."""
         with self.lock:
+            self.heard_at = None
             self._forget_all()
-            self.heard_at = self.clock()
 
     def changed(self, changes: list[Change]) -> None:
         with self.lock:
@@ -98,8 +100,9 @@ class AccessCache:
                 else:
                     self._forget_all()
 
-    def heard(self) -> None:
-        self.heard_at = self.clock()
+    def heard(self, sent_at: float) -> None:
+        """Every change committed before ``sent_at`` (this clock's time) has been handed over."""
+        self.heard_at = max(self.heard_at or sent_at, sent_at)
 
     def lost(self) -> None:
         with self.lock:

@@ -183,25 +183,35 @@ def answer_of(customer: str | None) -> tuple:
     return SimpleNamespace(stripe_customer_id=customer), []
 
 
-def test_a_silent_or_lost_feed_is_not_trusted():
+def heard_cache(size: int) -> AccessCache:
+    cache = AccessCache(size)
+    cache.listening()
+    cache.heard(time.monotonic())
+    return cache
+
+
+def test_only_a_returned_beat_is_trusted_and_only_for_a_while():
     now = [100.0]
     cache = AccessCache(10, clock=lambda: now[0])
-    assert cache.put(cache.epoch, "look", ("row",), "a", answer_of("cus_A")) is False  # not listening yet
     cache.listening()
+    assert cache.put(cache.epoch, "look", ("row",), "a", answer_of("cus_A")) is False  # no beat back yet
+    cache.heard(now[0])
     assert cache.put(cache.epoch, "look", ("row",), "a", answer_of("cus_A")) is True
     assert cache.get("look", "a") is not None
     now[0] += TRUST_SECONDS
-    assert cache.get("look", "a") is None  # not heard for too long: the database answers
-    cache.heard()
+    assert cache.get("look", "a") is None  # no beat back for too long: the database answers
+    cache.heard(now[0] - 0.1)
     assert cache.get("look", "a") is not None  # the same connection: nothing it carried was missed
+    cache.heard(now[0] - 5)  # a late beat sent earlier proves less than the last one
+    assert cache.heard_at == now[0] - 0.1
     cache.lost()
-    cache.heard_at = now[0]
-    assert cache.get("look", "a") is None  # emptied when lost
+    assert cache.get("look", "a") is None and not cache.users
+    cache.listening()
+    assert not cache.trusted()  # a new connection is trusted only once its own beat is back
 
 
 def test_changes_evict_by_user_by_customer_or_everything():
-    cache = AccessCache(10)
-    cache.listening()
+    cache = heard_cache(10)
     for external_id, customer in (("a", "cus_A"), ("b", "cus_B"), ("c", None)):
         cache.put(cache.epoch, "look", ("row",), external_id, answer_of(customer))
     cache.changed([parse("u:a"), parse("c:cus_B")])
@@ -211,8 +221,7 @@ def test_changes_evict_by_user_by_customer_or_everything():
 
 
 def test_the_cache_is_bounded_and_forgets_the_oldest_first():
-    cache = AccessCache(2)
-    cache.listening()
+    cache = heard_cache(2)
     for external_id in ("a", "b", "c"):
         cache.put(cache.epoch, "look", ("row",), external_id, answer_of(f"cus_{external_id}"))
     assert list(cache.users) == ["b", "c"] and set(cache.customers) == {"cus_b", "cus_c"}

@@ -8,15 +8,17 @@ only once the writing transaction commits, and whoever wrote (the worker,
 ``sync``, the web, an operator with psql), so a cache evicted by them needs
 no hook in any writer. SQLite has no such channel: nothing here runs on it.
 
-``ChangeListener`` is a thread holding one connection that LISTENs. It proves
-the connection alive with a query every ``HEARTBEAT_SECONDS``; its consumer is
-told when it starts listening (anything missed before is unknown: start
-afresh), of every change, and when the connection is lost.
+``ChangeListener`` is a thread holding one connection that LISTENs. Its
+consumer is told when it starts listening (anything missed before is unknown:
+start afresh), of every change, when a beat it sent has come back (so every
+change committed before that has arrived), and when the connection is lost.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import select
 import threading
 import time
@@ -30,9 +32,10 @@ log = logging.getLogger("portal.change_feed")
 CHANNEL = "portal_access"
 EVERYTHING = "*"
 HEARTBEAT_SECONDS = 0.5
-# A listener not heard from for this long may have missed a change: its consumer stops trusting.
+# A consumer whose last returned beat was sent longer ago than this stops trusting.
 TRUST_SECONDS = 4 * HEARTBEAT_SECONDS
-# After a commit, by this time every listener has heard the change or stopped trusting.
+# After a commit, by this time every consumer has heard the change or stopped trusting
+# (a beat sent after the commit comes back behind it); the rest is margin.
 SETTLED_SECONDS = TRUST_SECONDS + HEARTBEAT_SECONDS
 RECONNECT_SECONDS = (0.1, 0.5, 1, 2, 5)
 # A lost server must be noticed in seconds, not after TCP's minutes of retries.
@@ -66,12 +69,20 @@ def parse(payload: str) -> Change:
 class ChangeConsumer(Protocol):
     def listening(self) -> None: ...
     def changed(self, changes: list[Change]) -> None: ...
-    def heard(self) -> None: ...
+    def heard(self, sent_at: float) -> None: ...
     def lost(self) -> None: ...
 
 
 class ChangeListener(threading.Thread):
-    """LISTENs on CHANNEL for one process, reconnecting for ever; tells ``consumer`` what it hears."""
+    """LISTENs on CHANNEL for one process, reconnecting for ever; tells ``consumer`` what it hears.
+
+    Every HEARTBEAT_SECONDS it sends a beat on a channel of its own, through
+    the same queue as the changes. PostgreSQL delivers notifications in commit
+    order, so its beat coming back proves every change committed before it was
+    sent has arrived: ``heard(sent_at)``. A connection that cannot carry
+    notifications (dropped, half-open, or behind a pooler in transaction mode)
+    returns no beat, and the consumer stops trusting.
+    """
 
     def __init__(self, database_url: str, consumer: ChangeConsumer, sleep: Callable[[float], None] = time.sleep):
         super().__init__(name="access-change-listener", daemon=True)
@@ -80,6 +91,7 @@ class ChangeListener(threading.Thread):
         self.sleep = sleep
         self.failures = 0
         self.stopping = threading.Event()
+        self.beat_channel = f"portal_beat_{secrets.token_hex(8)}"
         self.backend_pid: int | None = None  # the listening connection's server process, while there is one
 
     def stop(self) -> None:
@@ -102,27 +114,38 @@ class ChangeListener(threading.Thread):
         try:
             connection.autocommit = True
             cursor = connection.cursor()
-            cursor.execute(f"LISTEN {CHANNEL}")
+            cursor.execute(f"LISTEN {CHANNEL}; LISTEN {self.beat_channel}")
             _require_triggers(cursor)
             self.backend_pid = connection.get_backend_pid()
             self.consumer.listening()
             self.failures = 0
-            while not self.stopping.is_set():
-                if not select.select([connection], [], [], HEARTBEAT_SECONDS)[0]:
-                    cursor.execute("SELECT 1")  # fails on a lost connection; notifications sent before it arrive first
-                connection.poll()
-                self._hand_over(connection)
-                self.consumer.heard()
+            for beat in itertools.count():
+                if self.stopping.is_set():
+                    return
+                self._beat(connection, cursor, str(beat))
         finally:
             self.backend_pid = None
             self.consumer.lost()
             database.close()
 
-    def _hand_over(self, connection) -> None:
-        if connection.notifies:
-            payloads = [notice.payload for notice in connection.notifies]
-            connection.notifies.clear()
-            self.consumer.changed([parse(payload) for payload in payloads])
+    def _beat(self, connection, cursor, beat: str) -> None:
+        """Send ``beat``, then hand over what arrives for HEARTBEAT_SECONDS."""
+        sent_at = time.monotonic()
+        cursor.execute("SELECT pg_notify(%s, %s)", (self.beat_channel, beat))
+        self._hand_over(connection, beat, sent_at)  # psycopg2 reads what came with the answer
+        while (left := sent_at + HEARTBEAT_SECONDS - time.monotonic()) > 0:
+            if select.select([connection], [], [], left)[0]:
+                connection.poll()  # raises on a lost connection
+                self._hand_over(connection, beat, sent_at)
+
+    def _hand_over(self, connection, beat: str, sent_at: float) -> None:
+        notices = list(connection.notifies)
+        connection.notifies.clear()
+        changes = [parse(notice.payload) for notice in notices if notice.channel != self.beat_channel]
+        if changes:
+            self.consumer.changed(changes)
+        if any(notice.channel == self.beat_channel and notice.payload == beat for notice in notices):
+            self.consumer.heard(sent_at)  # after the changes that came before it
 
 
 class FeedNotReady(RuntimeError):
