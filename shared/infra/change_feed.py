@@ -164,10 +164,10 @@ def _require_triggers(cursor) -> None:
 
 
 def trigger_sql(user_table: str) -> list[str]:
-    """The trigger functions and triggers of migration 7 (PostgreSQL)."""
+    """The trigger functions and triggers of migration 7 (PostgreSQL); run again, they change nothing."""
     user = f'"{user_table}"'
     notify = f"PERFORM pg_notify('{CHANNEL}', "
-    return [
+    functions = [
         f"""CREATE OR REPLACE FUNCTION portal_access_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
           IF OLD.external_id IS NOT NULL THEN {notify}'u:' || OLD.external_id); END IF;
@@ -182,33 +182,35 @@ def trigger_sql(user_table: str) -> list[str]:
         END $$""",
         f"""CREATE OR REPLACE FUNCTION portal_access_everything_changed() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN {notify}'{EVERYTHING}'); RETURN NULL; END $$""",
-        f"""CREATE TRIGGER portal_access_user AFTER UPDATE ON {user}
-        FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION portal_access_user_changed()""",
-        f"""CREATE TRIGGER portal_access_user_deleted AFTER DELETE ON {user}
-        FOR EACH ROW EXECUTE FUNCTION portal_access_user_changed()""",
+    ]
+    key_columns = "lookup, key_hash, scope, name, revoked_at"
+    old_key, new_key = (", ".join(f"{row}.{column}" for column in key_columns.split(", ")) for row in ("OLD", "NEW"))
+    triggers = [
+        ("portal_access_user", user, "AFTER UPDATE", "ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)", "user"),
+        ("portal_access_user_deleted", user, "AFTER DELETE", "ROW", "user"),
         *(
-            f"""CREATE TRIGGER portal_access_{table} AFTER INSERT OR UPDATE OR DELETE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION portal_access_customer_changed()"""
+            (f"portal_access_{table}", table, "AFTER INSERT OR UPDATE OR DELETE", "ROW", "customer")
             for table in ("subscription", "entitlement", "customer_entitlements")
         ),
-        """CREATE TRIGGER portal_access_api_key AFTER UPDATE ON api_key FOR EACH ROW
-        WHEN ((OLD.lookup, OLD.key_hash, OLD.scope, OLD.name, OLD.revoked_at)
-              IS DISTINCT FROM (NEW.lookup, NEW.key_hash, NEW.scope, NEW.name, NEW.revoked_at))
-        EXECUTE FUNCTION portal_access_everything_changed()""",
-        """CREATE TRIGGER portal_access_api_key_deleted AFTER DELETE ON api_key
-        FOR EACH STATEMENT EXECUTE FUNCTION portal_access_everything_changed()""",
+        (
+            "portal_access_api_key",
+            "api_key",
+            "AFTER UPDATE",
+            f"ROW WHEN (({old_key}) IS DISTINCT FROM ({new_key}))",
+            "everything",
+        ),
+        ("portal_access_api_key_deleted", "api_key", "AFTER DELETE", "STATEMENT", "everything"),
         *(
-            f"""CREATE TRIGGER portal_access_{name}_emptied AFTER TRUNCATE ON {table}
-            FOR EACH STATEMENT EXECUTE FUNCTION portal_access_everything_changed()"""
-            for name, table in (
-                ("user", user),
-                ("subscription", "subscription"),
-                ("entitlement", "entitlement"),
-                ("customer_entitlements", "customer_entitlements"),
-                ("api_key", "api_key"),
-            )
+            (f"portal_access_{table.strip(chr(34))}_emptied", table, "AFTER TRUNCATE", "STATEMENT", "everything")
+            for table in (user, "subscription", "entitlement", "customer_entitlements", "api_key")
         ),
     ]
+    statements = list(functions)
+    for name, table, timing, each, function in triggers:
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        run = f"EXECUTE FUNCTION portal_access_{function}_changed()"
+        statements.append(f"CREATE TRIGGER {name} {timing} ON {table} FOR EACH {each} {run}")
+    return statements
 
 
-TRIGGER_COUNT = sum(statement.lstrip().startswith("CREATE TRIGGER") for statement in trigger_sql("user"))
+TRIGGER_COUNT = sum(statement.startswith("CREATE TRIGGER") for statement in trigger_sql("user"))
