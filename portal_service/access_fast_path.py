@@ -34,7 +34,9 @@ from shared.infra.db import database, execute_compiled
 from shared.infra.models import ApiKey, Subscription, User
 from shared.infra.settings import Settings
 from shared.infra.timeutil import utcnow
+from shared.ops.metrics import ACCESS_ANSWERS
 
+FROM_MEMORY, FROM_DATABASE = ACCESS_ANSWERS.labels("memory"), ACCESS_ANSWERS.labels("database")
 PREFIX = "/api/v1/customers/"
 SUFFIX = "/access"
 log = logging.getLogger("portal.api")
@@ -75,6 +77,7 @@ class AccessFastPath:
             return None
         if cached is None and self.cache is not None:
             self.cache.put(epoch, lookup, found[0], external_id, found[1])
+        (FROM_DATABASE if cached is None else FROM_MEMORY).inc()
         self.usage.seen(caller.key_id)
         user, subs = found[1]
         return self.json.encode(access_answer(user, subs, utcnow(), self.grace))  # as the route's answer is written

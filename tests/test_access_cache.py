@@ -23,8 +23,10 @@ from shared.infra.db import database
 from shared.infra.models import ApiKey, Entitlement, Subscription, User
 from tests.api_helpers import get_access, new_key, put_customer
 from tests.services import postgres_only, wait_for
+from tests.test_endpoints_ops import scrape, value
 from tests.test_service_api import subscribe
 
+ANSWERS = "portal_access_answers_total"
 HOST_ID = "host-1"
 CUSTOMER = "cus_CACHE1"
 
@@ -74,6 +76,13 @@ def evicted(cache: AccessCache) -> None:
 @postgres_only
 def test_answers_come_from_memory_until_the_database_announces_a_change(client, cache, key):
     assert warm(client, cache, key)["has_access"] is True
+    before = scrape(client)
+    get_access(client, key, HOST_ID)
+    after = scrape(client)
+    assert [value(after, ANSWERS, source=s) - value(before, ANSWERS, source=s) for s in ("memory", "database")] == [
+        1,
+        0,
+    ]
     database.execute_sql("ALTER TABLE subscription DISABLE TRIGGER portal_access_subscription")
     Subscription.update(status="canceled").execute()
     assert get_access(client, key, HOST_ID).get_json()["has_access"] is True  # unannounced: memory answers

@@ -92,6 +92,7 @@ class ChangeListener(threading.Thread):
         self.failures = 0
         self.stopping = threading.Event()
         self.beat_channel = f"portal_beat_{secrets.token_hex(8)}"
+        self.beats_missed = 0  # in a row
         self.backend_pid: int | None = None  # the listening connection's server process, while there is one
 
     def stop(self) -> None:
@@ -132,20 +133,37 @@ class ChangeListener(threading.Thread):
         """Send ``beat``, then hand over what arrives for HEARTBEAT_SECONDS."""
         sent_at = time.monotonic()
         cursor.execute("SELECT pg_notify(%s, %s)", (self.beat_channel, beat))
-        self._hand_over(connection, beat, sent_at)  # psycopg2 reads what came with the answer
+        back = self._hand_over(connection, beat, sent_at)  # psycopg2 reads what came with the answer
         while (left := sent_at + HEARTBEAT_SECONDS - time.monotonic()) > 0:
             if select.select([connection], [], [], left)[0]:
                 connection.poll()  # raises on a lost connection
-                self._hand_over(connection, beat, sent_at)
+                back = self._hand_over(connection, beat, sent_at) or back
+        self._count_beat(back)
 
-    def _hand_over(self, connection, beat: str, sent_at: float) -> None:
+    def _hand_over(self, connection, beat: str, sent_at: float) -> bool:
+        """Hand over the changes that arrived; whether ``beat`` came back with them."""
         notices = list(connection.notifies)
         connection.notifies.clear()
         changes = [parse(notice.payload) for notice in notices if notice.channel != self.beat_channel]
         if changes:
             self.consumer.changed(changes)
-        if any(notice.channel == self.beat_channel and notice.payload == beat for notice in notices):
+        back = any(notice.channel == self.beat_channel and notice.payload == beat for notice in notices)
+        if back:
             self.consumer.heard(sent_at)  # after the changes that came before it
+        return back
+
+    def _count_beat(self, back: bool) -> None:
+        """Say once when beats stop coming back (nothing is trusted meanwhile), and once when they return."""
+        lapse = TRUST_SECONDS / HEARTBEAT_SECONDS
+        if back and self.beats_missed >= lapse:
+            log.warning("access change feed heard again after %d missed beats", self.beats_missed)
+        self.beats_missed = 0 if back else self.beats_missed + 1
+        if self.beats_missed == lapse:
+            log.warning(
+                "access change feed: no beat back for %ss although connected (a pooler in transaction mode "
+                "cannot carry LISTEN); access checks ask the database until it is heard again",
+                TRUST_SECONDS,
+            )
 
 
 class FeedNotReady(RuntimeError):

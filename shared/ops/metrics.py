@@ -79,6 +79,11 @@ STRIPE_LIMITER_WAIT_SECONDS = Histogram(
     "Time a Stripe request waited for the shared rate limiter (STRIPE_RATE_LIMIT); requests that waited only.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+ACCESS_ANSWERS = Counter(
+    "portal_access_answers_total",
+    "Access checks answered below Flask, by where the answer's inputs came from (memory or database).",
+    ["source"],
+)
 STRIPE_RATE_LIMITED = Counter("portal_stripe_rate_limited_total", "429 answers from Stripe, each backed off.")
 for _outcome in WEBHOOK_OUTCOMES:  # present from the start, so rate() sees the first one
     WEBHOOKS.labels(_outcome)
