@@ -133,6 +133,14 @@ def web(tmp_path, redis_url, redis_conn):
 
 @pytest.fixture
 def sandbox():
+    """A fresh offline Stripe sandbox for one test."""
+    with run_in_thread(retry_delays=(0.05,)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sb():
+    """One sandbox for a module's tests, each of which resets it (``sb.sandbox.reset()``)."""
     with run_in_thread(retry_delays=(0.05,)) as running:
         yield running
 

@@ -17,7 +17,6 @@ from shared.infra.models import Subscription, User
 from shared.sync import return_sync
 from shared.sync.apply import EventApplier
 from shared.sync.handlers import HANDLED_TYPES
-from stripe_sandbox.server import run_in_thread
 from tests.billing_helpers import (
     HTML,
     local_path,
@@ -34,12 +33,6 @@ from tests.worker_helpers import stripe_client_for
 
 BASE = "http://localhost"
 PAGE = BASE + "/dashboard/billing"
-
-
-@pytest.fixture(scope="module")
-def sb():
-    with run_in_thread() as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import random
 import threading
 import time
 
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -22,7 +21,6 @@ from shared.infra.db import database
 from shared.infra.models import Subscription
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
-from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
 
 
@@ -53,12 +51,6 @@ def apply_concurrently(stripe_client, envelopes: list[Envelope], workers: int, r
     for thread in threads:
         thread.join(120)
     assert not errors, errors
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread() as sb:
-        yield sb
 
 
 @hyp_settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

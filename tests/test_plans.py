@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import stripe
 
 from portal_service.presentation import price_words
 from shared.billing.plans import PlanCatalog
-from stripe_sandbox.server import run_in_thread
-
-
-@pytest.fixture(scope="module")
-def sb():
-    with run_in_thread() as running:
-        yield running
 
 
 class Clock:

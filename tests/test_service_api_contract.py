@@ -20,7 +20,6 @@ from shared.accounts import api_keys
 from shared.infra.models import User
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
-from stripe_sandbox.server import run_in_thread
 from tests.api_helpers import bearer, new_key
 from tests.billing_helpers import pay_on_hosted_page
 from tests.settings_helpers import make_settings
@@ -32,12 +31,6 @@ ACCESS = CUSTOMER + "/access"
 BATCH = "/api/v1/access/batch"
 PORTAL = CUSTOMER + "/portal-session"
 CHECKOUT = CUSTOMER + "/checkout-session"
-
-
-@pytest.fixture(scope="module")
-def sb():
-    with run_in_thread() as running:
-        yield running
 
 
 @pytest.fixture

@@ -18,16 +18,9 @@ from shared.infra.settings import Settings
 from shared.infra.stripe_client import RateLimitedHTTPClient, build_stripe_client
 from shared.infra.stripe_rate import StripeRateLimiter
 from shared.ops import metrics
-from stripe_sandbox.server import run_in_thread
 from tests.settings_helpers import make_settings
 
 CALLS = 10
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread() as sb:
-        yield sb
 
 
 def limited_client(sandbox, redis_url, per_second: int) -> stripe.StripeClient:

@@ -14,18 +14,11 @@ from shared.sync.apply import EventApplier
 from shared.sync.handlers import NO_CHANGE
 from stripe_sandbox import thin
 from stripe_sandbox.entitlements import SUMMARY_EVENT
-from stripe_sandbox.server import run_in_thread
 from tests.settings_helpers import TEST_PASSWORDS, make_settings
 from tests.test_apply import UNREACHABLE_STRIPE
 from tests.test_thin_events import envelopes, ledger, notifications
 
 THIN_SUMMARY = "v1." + SUMMARY_EVENT
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread() as sb:
-        yield sb
 
 
 def subscribed(sb, email: str, price: str = "pro") -> tuple[str, str]:

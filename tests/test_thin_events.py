@@ -13,15 +13,8 @@ from shared.sync.apply import FETCH_ALWAYS, EventApplier
 from shared.sync.handlers import NO_CHANGE
 from shared.sync.inbox import Envelope
 from stripe_sandbox import thin
-from stripe_sandbox.server import run_in_thread
 from tests.settings_helpers import TEST_PASSWORDS, make_settings
 from tests.stripe_fixtures import body_of
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread() as sb:
-        yield sb
 
 
 def envelopes(bodies: list[dict]) -> list[Envelope]:

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from shared.infra.models import Subscription
 from shared.sync.apply import EventApplier
 from shared.sync.inbox import Envelope
-from stripe_sandbox.server import run_in_thread
 from tests.stripe_fixtures import body_of
-
-
-@pytest.fixture
-def sandbox():
-    with run_in_thread() as sb:
-        yield sb
 
 
 def envelopes(events):
