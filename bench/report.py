@@ -21,6 +21,8 @@ def markdown(results: dict) -> str:
         parts.append(memory_table(results["memory"]))
     if "access" in results:
         parts.append(access_table(results["access"]))
+    if "race" in results:
+        parts.append(race_table(results["race"]))
     if "notify" in results:
         parts.append(notify_table(results["notify"]))
     if "thin" in results:
@@ -119,6 +121,20 @@ def access_table(runs: list[dict]) -> str:
         fields = ("changes", "p50_ms", "p99_ms", "max_ms", "stale_answers_after_first_fresh")
         rows.append(f"| {run['backend']} | " + " | ".join(str(lag[field]) for field in fields) + " |")
     return "\n".join(rows)
+
+
+def race_table(r: dict) -> str:
+    return "\n".join(
+        [
+            "Access cache race (PostgreSQL): readers against a writer's commits, every listener killed every few "
+            "seconds; stale = an answer older than a commit made more than the window before its request",
+            "",
+            "| answers | non-200 | commits | listener kills | window ms | stale | worst stale ms |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {r['answers']} | {r['non200']} | {r['commits']} | {r['listener_kills']} | {r['window_ms']} "
+            f"| {r['stale']} | {r['worst_stale_ms']} |",
+        ]
+    )
 
 
 def notify_table(runs: list[dict]) -> str:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.run [WHAT] [--quick] [--out DIR]
 
-WHAT: one or more of ingest, inline, apply, lag, burst, buttons, memory, access, notify, thin; or all.
+WHAT: one or more of ingest, inline, apply, lag, burst, buttons, memory, access, race, notify, thin; or all.
 
 Prints a Markdown summary and writes every raw number to DIR/results.json
 (default var/bench/). --quick is a few-second smoke run, not a measurement.
@@ -17,11 +17,25 @@ import json
 import time
 from pathlib import Path
 
-from bench import access, apply, burst, buttons, ingest, inline, lag, machine, memory, notify, plots, thin_burst
+from bench import (
+    access,
+    access_race,
+    apply,
+    burst,
+    buttons,
+    ingest,
+    inline,
+    lag,
+    machine,
+    memory,
+    notify,
+    plots,
+    thin_burst,
+)
 from bench.procs import ROOT
 from bench.report import markdown
 
-PARTS = ("ingest", "inline", "apply", "lag", "burst", "buttons", "memory", "access", "notify")
+PARTS = ("ingest", "inline", "apply", "lag", "burst", "buttons", "memory", "access", "race", "notify")
 
 
 def parse_args(argv=None):
@@ -76,6 +90,9 @@ def main(argv=None) -> dict:
         results["memory"] = memory.run_memory(args.out / "memory", memory.QUICK if args.quick else memory.MemoryPlan())
     if wanted(args, "access"):
         results["access"] = access.run_access(args.out / "access", access.QUICK if args.quick else access.AccessPlan())
+    if wanted(args, "race"):
+        race_plan = access_race.QUICK if args.quick else access_race.RacePlan()
+        results["race"] = access_race.run_race(args.out / "race", race_plan)
     if wanted(args, "notify"):
         results["notify"] = notify.run_notify(args.out / "notify", notify.QUICK if args.quick else notify.NotifyPlan())
     if wanted(args, "thin"):

@@ -51,3 +51,12 @@ def test_quick_inline_benchmark_answers_every_request_and_the_inline_design_appl
         assert (report[target]["non2xx"], report[target]["socket_errors"]) == (0, 0)
     # Each 2xx of the inline handlers is a ledger row applied inside the request (warm-up rounds add more).
     assert run["inline_applied"] >= run["inline_2xx_measured"] > 0
+
+
+def test_quick_access_race_answers_every_read_while_listeners_are_killed(tmp_path, postgres_base_url):
+    from bench.access_race import QUICK as RACE_QUICK
+    from bench.access_race import run_race
+
+    run = run_race(tmp_path, replace(RACE_QUICK, seconds=2, kill_every_s=0.5))
+    assert run["answers"] > 0 and run["non200"] == 0
+    assert run["commits"] > 0 and run["listener_kills"] > 0
