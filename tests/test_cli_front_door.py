@@ -123,6 +123,11 @@ def test_help_of_every_command_and_group_needs_no_settings(no_settings):
             {**REQUIRED, "STRIPE_WEBHOOK_SECRET": "whsec_x", "APP_ENV": "staging"},
             "APP_ENV must be production, development or test",
         ),
+        (
+            ["api-key", "list"],
+            {**REQUIRED, "STRIPE_WEBHOOK_SECRET": "whsec_x", "ACCESS_CACHE_SIZE": "-1"},
+            "ACCESS_CACHE_SIZE must be 0 (off) or more users per web process",
+        ),
     ],
 )
 def test_a_missing_or_bad_setting_is_one_line_exit_2_and_nothing_done(no_settings, monkeypatch, args, env, message):

@@ -144,6 +144,8 @@ class Settings:
             raise ConfigError("STRIPE_FETCH_MODE must be ties or always")
         if not 0 <= self.stripe_rate_limit <= 10_000:
             raise ConfigError("STRIPE_RATE_LIMIT must be a whole number of requests per second from 1 to 10000")
+        if self.access_cache_size < 0:
+            raise ConfigError("ACCESS_CACHE_SIZE must be 0 (off) or more users per web process")
         self._check_password_hash_profile()
         self._check_auth_modes()
         self._check_host_webhook()
