@@ -1,18 +1,21 @@
 """Fixtures: a real Redis, real SQLite files and a real PostgreSQL.
 
 - Redis: ``REDIS_URL`` if set, else a redis-server started for this session.
-- PostgreSQL: ``TEST_DATABASE_URL``; without it the PostgreSQL half of the
-  database tests is skipped, except under CI, where that is an error.
+- PostgreSQL: ``TEST_DATABASE_URL`` if set, else a server started for this
+  session (devrun.postgres_server).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
+from devrun.postgres_server import LocalPostgres
 from portal_service import create_app
 from shared.infra import migrations
 from shared.infra.db import database, init_database
@@ -58,12 +61,26 @@ def postgres_base_url():
 
 
 def _postgres_base_url():
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_DATABASE_URL must be set in CI: the PostgreSQL tests may not be skipped")
-        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL half is skipped (point it at a server to run it)")
-    return url
+    return os.environ["TEST_DATABASE_URL"]  # set by pytest_sessionstart when not given
+
+
+def pytest_sessionstart(session):
+    """Without TEST_DATABASE_URL the suite runs on a PostgreSQL of its own, as it does on a Redis of its own."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        return
+    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="portal-test-postgres-"))).start()
+    session.config.stash[LOCAL_POSTGRES] = server
+    os.environ["TEST_DATABASE_URL"] = server.url  # the processes the tests start inherit it
+
+
+def pytest_sessionfinish(session):
+    server = session.config.stash.get(LOCAL_POSTGRES, None)
+    if server is not None:
+        server.stop()
+        del os.environ["TEST_DATABASE_URL"]
+
+
+LOCAL_POSTGRES = pytest.StashKey[LocalPostgres]()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -122,7 +122,8 @@ def test_health_fails_while_the_database_is_unreachable_and_passes_after(own_db,
     server = urlparse(os.environ["TEST_DATABASE_URL"])
     proxy = TcpProxy(server.hostname, server.port or 5432).start()
     try:
-        via_proxy = own_db.replace(server.netloc, f"127.0.0.1:{proxy.port}", 1)
+        user, at, _ = server.netloc.rpartition("@")
+        via_proxy = own_db.replace(server.netloc, f"{user}{at}127.0.0.1:{proxy.port}", 1)
         env = migrated_env(via_proxy, redis_url, WORKER_STALL_SECONDS=120)
         with running_worker(env, tmp_path):
             push(redis_conn, *created(3))
